@@ -144,7 +144,9 @@ def _lightgbm(params: dict[str, Any], rounds: int) -> Fit:
             "objective": "binary",
             "verbose": -1,
             "seed": seed,
-            "num_threads": os.cpu_count() or 1,
+            # Threads pay off only on larger tables; on small ones (and on a busy machine) OpenMP's
+            # spinning threads cost more than they save.
+            "num_threads": min(os.cpu_count() or 1, max(1, len(y) // 20_000)),
             "deterministic": True,
             "force_row_wise": True,
             **params,
