@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -23,14 +23,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
-class ContractChoice(str, Enum):
+class ContractChoice(StrEnum):
     inputs = "inputs"
     data = "data"
 
@@ -61,16 +61,22 @@ def _root(
 @app.command()
 def train(
     data: Annotated[
-        Path | None, typer.Option("--data", help="Training CSV (20 Bank Marketing columns + label). Default: synthetic.")
+        Path | None,
+        typer.Option("--data", help="Training CSV (20 Bank Marketing columns + label). Default: synthetic."),
     ] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")] = Path("models/bankmarketing"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")] = Path(
+        "models/bankmarketing"
+    ),
     label: Annotated[str, typer.Option(help="Name of the label column in --data.")] = "y",
-    rows: Annotated[int, typer.Option(help="Synthetic rows to generate when no --data is given.", min=100)] = 32_950,
+    rows: Annotated[
+        int, typer.Option(help="Synthetic rows to generate when no --data is given.", min=100)
+    ] = 32_950,
     seed: Annotated[int, typer.Option(help="Seed for the synthetic data and the CV split.")] = 0,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.", min=2, max=20)] = 5,
 ) -> None:
     """Train candidates with stratified k-fold CV, keep the best by AUC_weighted, write a model directory."""
-    from .training import read_training_csv, train as run_training
+    from .training import read_training_csv
+    from .training import train as run_training
 
     try:
         if data is not None:
@@ -83,20 +89,29 @@ def train(
             source = f"synthetic(rows={rows}, seed={seed})"
         err.print(f"Training on {len(frame):,} rows from {source} with {folds}-fold stratified CV")
         result = run_training(
-            frame, folds=folds, seed=seed, source=source,
+            frame,
+            folds=folds,
+            seed=seed,
+            source=source,
             on_candidate=lambda c: err.print(f"  {c.name}: AUC_weighted {c.auc_weighted:.4f}"),
         )
         written = result.save(out_dir)
     except BankscoreError as exc:
         fail(str(exc))
 
-    table = Table(title=f"Leaderboard ({folds}-fold CV, {result.rows:,} rows, {result.positive_rate:.1%} positive)")
+    table = Table(
+        title=f"Leaderboard ({folds}-fold CV, {result.rows:,} rows, {result.positive_rate:.1%} positive)"
+    )
     for column in ("rank", "candidate", "accuracy", "AUC_weighted", "F1 (weighted)", "fit s/fold"):
         table.add_column(column, justify="left" if column == "candidate" else "right")
     for rank, c in enumerate(result.leaderboard, 1):
         table.add_row(
-            str(rank), c.name + (" ★" if c.name == result.model.name else ""),
-            f"{c.accuracy:.4f}", f"{c.auc_weighted:.4f}", f"{c.f1_weighted:.4f}", f"{c.fit_seconds:.2f}",
+            str(rank),
+            c.name + (" ★" if c.name == result.model.name else ""),
+            f"{c.accuracy:.4f}",
+            f"{c.auc_weighted:.4f}",
+            f"{c.f1_weighted:.4f}",
+            f"{c.fit_seconds:.2f}",
         )
     out.print(table)
     importance = Table(title="Global feature importance (winner)")
@@ -126,35 +141,52 @@ def _is_loopback(host: str) -> bool:
 @app.command()
 def serve(
     model: Annotated[
-        Path | None, typer.Option(help="Model directory from `bankscore train`. Default: the cached synthetic model.")
+        Path | None,
+        typer.Option(help="Model directory from `bankscore train`. Default: the cached synthetic model."),
     ] = None,
-    host: Annotated[str, typer.Option(help="Address to bind; loopback unless you mean otherwise.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to bind; loopback unless you mean otherwise.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 5001,
     contract: Annotated[
-        ContractChoice, typer.Option(help="inputs: today's AutoML (Inputs/GlobalParameters → Results); "
-                                          "data: 2020-21 services (data → double-encoded result).")
+        ContractChoice,
+        typer.Option(
+            help="inputs: today's AutoML (Inputs/GlobalParameters → Results); "
+            "data: 2020-21 services (data → double-encoded result)."
+        ),
     ] = ContractChoice.inputs,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
     key_file: Annotated[
         Path | None, typer.Option(help="File with the primary key, and optionally the secondary on line 2.")
     ] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Accept requests without a key.")] = False,
-    max_body_mb: Annotated[float, typer.Option(help="Largest request body, in MB (AKS: 100).", min=0.001)] = 100.0,
-    fault_rate: Annotated[float, typer.Option(help="Share of /score requests that fail on purpose.", min=0, max=1)] = 0.0,
+    max_body_mb: Annotated[
+        float, typer.Option(help="Largest request body, in MB (AKS: 100).", min=0.001)
+    ] = 100.0,
+    fault_rate: Annotated[
+        float, typer.Option(help="Share of /score requests that fail on purpose.", min=0, max=1)
+    ] = 0.0,
     fault_status: Annotated[
         list[str] | None,
         typer.Option(help="Fault to inject: 408, 429, 500, 502, 503, 504 or model-error (repeatable)."),
     ] = None,
-    retry_after: Annotated[float, typer.Option(help="Retry-After seconds sent with injected 429/503.", min=0)] = 1.0,
-    latency_ms: Annotated[float, typer.Option(help="Extra latency added to every /score request.", min=0)] = 0.0,
+    retry_after: Annotated[
+        float, typer.Option(help="Retry-After seconds sent with injected 429/503.", min=0)
+    ] = 1.0,
+    latency_ms: Annotated[
+        float, typer.Option(help="Extra latency added to every /score request.", min=0)
+    ] = 0.0,
     fault_seed: Annotated[int | None, typer.Option(help="Seed for the fault draws.")] = None,
-    log_file: Annotated[Path | None, typer.Option(help="Write the JSON request log here instead of stderr.")] = None,
+    log_file: Annotated[
+        Path | None, typer.Option(help="Write the JSON request log here instead of stderr.")
+    ] = None,
     access_log: Annotated[bool, typer.Option(help="Log one JSON line per request.")] = True,
 ) -> None:
     """Run the embedded Azure-compatible scoring endpoint (GET /, GET /swagger.json, POST /score)."""
     from .endpoint.auth import KeySourceError, resolve_keys
     from .endpoint.faults import parse_fault
-    from .endpoint.runner import EndpointConfig, default_model_dir, serve as run_server
+    from .endpoint.runner import EndpointConfig, default_model_dir
+    from .endpoint.runner import serve as run_server
     from .model import load_model
 
     try:
@@ -167,8 +199,11 @@ def serve(
         if key_file is not None:
             fail("--no-auth and --key-file contradict each other; choose one")
         if not _is_loopback(host):
-            err.print(f"[bold yellow]warning:[/] auth is off and the endpoint listens on {host}: "
-                      "anyone who can reach it can score", markup=True)
+            err.print(
+                f"[bold yellow]warning:[/] auth is off and the endpoint listens on {host}: "
+                "anyone who can reach it can score",
+                markup=True,
+            )
     else:
         try:
             keys = resolve_keys(key_file)
@@ -184,10 +219,21 @@ def serve(
     except BankscoreError as exc:
         fail(str(exc))
     config = EndpointConfig(
-        model_dir=model_dir, contract=contract.value, host=host, port=port, workers=workers,
-        primary_key=primary, secondary_key=secondary, max_body_bytes=int(max_body_mb * 1024 * 1024),
-        fault_rate=fault_rate, faults=faults, retry_after=retry_after, latency_ms=latency_ms,
-        fault_seed=fault_seed, log_file=log_file, access_log=access_log,
+        model_dir=model_dir,
+        contract=contract.value,
+        host=host,
+        port=port,
+        workers=workers,
+        primary_key=primary,
+        secondary_key=secondary,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        fault_rate=fault_rate,
+        faults=faults,
+        retry_after=retry_after,
+        latency_ms=latency_ms,
+        fault_seed=fault_seed,
+        log_file=log_file,
+        access_log=access_log,
     )
     shown_host = f"[{host}]" if ":" in host else host
     err.print(

@@ -70,7 +70,7 @@ class InputSchema:
         return matrix
 
     def encode_frame(self, frame: pd.DataFrame) -> FloatMatrix:
-        columns: dict[str, Sequence[Any]] = {}
+        columns: dict[str, Any] = {}
         for name in self.columns:
             series = frame[name]
             if self.types[name] == "string":

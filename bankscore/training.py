@@ -56,7 +56,9 @@ def read_training_csv(path: str | Path, *, label: str = LABEL) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise TrainingDataError(f"{path} is empty: expected a header row and data rows") from None
     except UnicodeDecodeError as exc:
-        raise TrainingDataError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
+        raise TrainingDataError(
+            f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV"
+        ) from None
     except pd.errors.ParserError as exc:
         raise TrainingDataError(f"{path} is not a well-formed CSV: {exc}") from None
     return prepare_training_frame(raw, label=label, source=str(path))
@@ -112,7 +114,9 @@ def _convert_column(values: pd.Series[Any], name: str, kind: str, source: str) -
     text = values.astype(str).str.strip()
     empty = text == ""
     if empty.any():
-        raise TrainingDataError(f"{source}: {_rows(empty)} column {name!r}: empty value; fill it in or drop the row")
+        raise TrainingDataError(
+            f"{source}: {_rows(empty)} column {name!r}: empty value; fill it in or drop the row"
+        )
     if kind == "string":
         return text.to_numpy(dtype=object)
     numbers = pd.to_numeric(text, errors="coerce")
@@ -130,7 +134,9 @@ def _convert_column(values: pd.Series[Any], name: str, kind: str, source: str) -
 
 def schema_from_frame(frame: pd.DataFrame) -> InputSchema:
     levels = {
-        c: tuple(sorted(str(v) for v in frame[c].unique())) for c in COLUMN_NAMES if COLUMN_TYPES[c] == "string"
+        c: tuple(sorted(str(v) for v in frame[c].unique()))
+        for c in COLUMN_NAMES
+        if COLUMN_TYPES[c] == "string"
     }
     return InputSchema(columns=COLUMN_NAMES, types=dict(COLUMN_TYPES), levels=levels)
 
@@ -152,7 +158,10 @@ def _lightgbm(params: dict[str, Any], rounds: int) -> Fit:
             **params,
         }
         data = lgb.Dataset(
-            x, label=y, categorical_feature=schema.categorical_indices(), free_raw_data=True,
+            x,
+            label=y,
+            categorical_feature=schema.categorical_indices(),
+            free_raw_data=True,
             params={"verbose": -1},
         )
         return LightGBMEstimator(lgb.train(full, data, num_boost_round=rounds))
@@ -177,9 +186,7 @@ def _linear(x: FloatMatrix, y: IntArray, schema: InputSchema, seed: int) -> Esti
     lr = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
     lr.fit(design, y)
     coef = lr.coef_[0]
-    numeric = {
-        j: (float(mean[k]), float(scale[k]), float(coef[k])) for k, j in enumerate(numeric_idx)
-    }
+    numeric = {j: (float(mean[k]), float(scale[k]), float(coef[k])) for k, j in enumerate(numeric_idx)}
     categorical: dict[int, FloatMatrix] = {}
     offset = len(numeric_idx)
     for j, size in zip(cat_idx, sizes, strict=True):
@@ -197,13 +204,28 @@ def _voting(members: Sequence[Fit]) -> Fit:
 
 
 _GBM = _lightgbm(
-    {"learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 30, "feature_fraction": 0.7,
-     "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 2.0, "cat_smooth": 10},
+    {
+        "learning_rate": 0.05,
+        "num_leaves": 15,
+        "min_data_in_leaf": 30,
+        "feature_fraction": 0.7,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 2.0,
+        "cat_smooth": 10,
+    },
     rounds=500,
 )
 _GBM_EXTRA = _lightgbm(
-    {"learning_rate": 0.05, "num_leaves": 63, "min_data_in_leaf": 30, "feature_fraction": 0.7,
-     "extra_trees": True, "lambda_l2": 2.0, "cat_smooth": 10},
+    {
+        "learning_rate": 0.05,
+        "num_leaves": 63,
+        "min_data_in_leaf": 30,
+        "feature_fraction": 0.7,
+        "extra_trees": True,
+        "lambda_l2": 2.0,
+        "cat_smooth": 10,
+    },
     rounds=500,
 )
 

@@ -35,7 +35,10 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from bankscore.training import train
 
     result = train(
-        generate(6_000, seed=1), folds=3, seed=1, candidates=["LightGBM", "LogisticRegression"],
+        generate(6_000, seed=1),
+        folds=3,
+        seed=1,
+        candidates=["LightGBM", "LogisticRegression"],
         source="synthetic(rows=6000, seed=1)",
     )
     return result.save(tmp_path_factory.mktemp("model") / "bankmarketing")

@@ -44,7 +44,9 @@ def test_missing_key_is_401_json(endpoint: Any) -> None:
 def test_wrong_key_is_401_and_says_nothing_about_which_key_exists(endpoint: Any, guess: str) -> None:
     response = score(endpoint, {"Authorization": f"Bearer {guess}"})
     assert response.status_code == 401
-    assert response.json() == {"message": "Invalid key: the Bearer key matches neither of this service's keys"}
+    assert response.json() == {
+        "message": "Invalid key: the Bearer key matches neither of this service's keys"
+    }
     assert PRIMARY not in response.text and SECONDARY not in response.text
 
 
@@ -134,7 +136,9 @@ def test_injected_429_carries_retry_after(start_endpoint: Any) -> None:
 def test_injected_faults_follow_the_rate_and_mix(start_endpoint: Any) -> None:
     flaky = start_endpoint(fault_rate=0.5, faults=(503, 502, 504), fault_seed=3)
     with httpx.Client() as client:
-        statuses = Counter(client.post(flaky.scoring_uri, json=BODY, headers=AUTH).status_code for _ in range(200))
+        statuses = Counter(
+            client.post(flaky.scoring_uri, json=BODY, headers=AUTH).status_code for _ in range(200)
+        )
     assert set(statuses) == {200, 502, 503, 504}
     assert 70 <= statuses[200] <= 130
 

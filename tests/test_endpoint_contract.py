@@ -71,7 +71,9 @@ def test_data_contract_answers_a_double_encoded_string(data_endpoint: Any, model
 
 def test_data_contract_accepts_gen_a_prime_method(data_endpoint: Any, model: Model) -> None:
     rows = records(10)
-    response = httpx.post(data_endpoint.scoring_uri, json={"data": rows, "method": "predict_proba"}, headers=auth())
+    response = httpx.post(
+        data_endpoint.scoring_uri, json={"data": rows, "method": "predict_proba"}, headers=auth()
+    )
     inner = json.loads(response.json())
     np.testing.assert_allclose(inner["result"], model.predict_proba(pd.DataFrame(rows)), rtol=1e-12)
 
@@ -99,7 +101,9 @@ def test_unseen_category_levels_are_scored(endpoint: Any, model: Model) -> None:
     assert "astronaut" not in CATEGORY_LEVELS["job"]
     response = score_b(endpoint.scoring_uri, [row], "predict_proba")
     assert response.status_code == 200
-    assert response.json()["Results"][0] == pytest.approx(model.predict_proba(pd.DataFrame([row]))[0].tolist())
+    assert response.json()["Results"][0] == pytest.approx(
+        model.predict_proba(pd.DataFrame([row]))[0].tolist()
+    )
 
 
 def test_integral_floats_are_accepted_in_int_columns(endpoint: Any) -> None:
@@ -153,7 +157,9 @@ def _read_http_response(sock: socket.socket) -> tuple[int, bytes]:
         data += chunk
     head, _, rest = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ")[1])
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
     while len(rest) < length:
         rest += sock.recv(65536)
     return status, rest[:length]

@@ -43,16 +43,31 @@ CASES: list[tuple[str, Any, int, list[str]]] = [
     ("gen A envelope sent to gen B", {"data": [row()]}, 400, ['"Inputs"', "found: data"]),
     ("Inputs not an object", {"Inputs": [row()]}, 400, ['"Inputs" must be an object']),
     ("unknown top-level key", {**inputs(row()), "Extra": 1}, 400, ["Extra"]),
-    ("unknown method", {**inputs(row()), "GlobalParameters": {"method": "predict_log"}}, 400, ["predict_log"]),
+    (
+        "unknown method",
+        {**inputs(row()), "GlobalParameters": {"method": "predict_log"}},
+        400,
+        ["predict_log"],
+    ),
     ("data not a list", {"Inputs": {"data": {"age": 1}}}, 400, ["must be a list"]),
     ("empty list", inputs(), 400, ["empty", "at least one row"]),
     ("row not an object", {"Inputs": {"data": [row(), [1, 2]]}}, 400, ["Inputs.data[1]"]),
     ("missing column", inputs(row(), row(age=...)), 400, ["Inputs.data[1]", "missing column 'age'"]),
-    ("extra column", inputs(row(), row(), row(customer_id=5)), 400, ["Inputs.data[2]", "unknown column 'customer_id'"]),
+    (
+        "extra column",
+        inputs(row(), row(), row(customer_id=5)),
+        400,
+        ["Inputs.data[2]", "unknown column 'customer_id'"],
+    ),
     ("string in int column", inputs(row(age="forty")), 400, ["Inputs.data[0].age", '"forty"', "int64"]),
     ("fraction in int column", inputs(row(), row(campaign=1.5)), 400, ["Inputs.data[1].campaign", "1.5"]),
     ("bool in int column", inputs(row(pdays=True)), 400, ["Inputs.data[0].pdays", "true"]),
-    ("null in int column", inputs(row(), row(), row(duration=None)), 400, ["Inputs.data[2].duration", "null"]),
+    (
+        "null in int column",
+        inputs(row(), row(), row(duration=None)),
+        400,
+        ["Inputs.data[2].duration", "null"],
+    ),
     ("null in double column", inputs(row(euribor3m=None)), 400, ["Inputs.data[0].euribor3m", "null"]),
     ("string in double column", inputs(row(nr__employed="5099,1")), 400, ["nr.employed", '"5099,1"']),
     ("number in string column", inputs(row(job=3)), 400, ["Inputs.data[0].job", "a string"]),
@@ -84,7 +99,9 @@ def test_every_bad_cell_is_listed_with_row_column_value_expected(endpoint: Any) 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
 def test_wrong_content_type_is_415(endpoint: Any, content_type: str) -> None:
     response = httpx.post(
-        endpoint.scoring_uri, content=b'{"Inputs": {"data": []}}', headers={**auth(), "Content-Type": content_type}
+        endpoint.scoring_uri,
+        content=b'{"Inputs": {"data": []}}',
+        headers={**auth(), "Content-Type": content_type},
     )
     assert response.status_code == 415
     assert "application/json" in response.json()["message"]
@@ -93,7 +110,9 @@ def test_wrong_content_type_is_415(endpoint: Any, content_type: str) -> None:
 def test_content_type_with_charset_is_fine(endpoint: Any) -> None:
     import orjson
 
-    response = post(endpoint, content=orjson.dumps(inputs(row())), **{"Content-Type": "application/json; charset=utf-8"})
+    response = post(
+        endpoint, content=orjson.dumps(inputs(row())), **{"Content-Type": "application/json; charset=utf-8"}
+    )
     assert response.status_code == 200
 
 
@@ -111,7 +130,9 @@ def test_body_over_the_limit_is_413_by_declared_and_streamed_length(start_endpoi
         for i in range(0, len(data), 500):
             yield data[i : i + 500]
 
-    streamed = httpx.post(small.scoring_uri, content=chunks(), headers={**auth(), "Content-Type": "application/json"})
+    streamed = httpx.post(
+        small.scoring_uri, content=chunks(), headers={**auth(), "Content-Type": "application/json"}
+    )
     assert streamed.status_code == 413
     assert post(small, inputs(row())).status_code == 200
 

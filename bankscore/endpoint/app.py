@@ -105,7 +105,9 @@ class ScoringApp:
         except Exception:
             error_logger.exception("unhandled error in request %s", request_id)
             status = 500
-            await self._json(send, exchange, 500, {"message": f"Internal server error (request id {request_id})"})
+            await self._json(
+                send, exchange, 500, {"message": f"Internal server error (request id {request_id})"}
+            )
         self._log(scope, exchange, status)
 
     async def _route(
@@ -116,7 +118,9 @@ class ScoringApp:
             if value is not None and len(value) > MAX_REQUEST_ID_LENGTH:
                 exchange.client_request_id = exchange.request_id
                 return await self._json(
-                    send, exchange, 431,
+                    send,
+                    exchange,
+                    431,
                     {"message": f"Header {name.decode()} is longer than {MAX_REQUEST_ID_LENGTH} characters"},
                 )
         path: str = scope["path"]
@@ -124,12 +128,18 @@ class ScoringApp:
         if path == "/score":
             if method != "POST":
                 return await self._json(
-                    send, exchange, 405, {"message": "Use POST /score with a JSON body"}, [(b"allow", b"POST")]
+                    send,
+                    exchange,
+                    405,
+                    {"message": "Use POST /score with a JSON body"},
+                    [(b"allow", b"POST")],
                 )
             return await self._score(receive, send, headers, exchange)
         if path == "/":
             if method not in ("GET", "HEAD"):
-                return await self._json(send, exchange, 405, {"message": "Use GET /"}, [(b"allow", b"GET, HEAD")])
+                return await self._json(
+                    send, exchange, 405, {"message": "Use GET /"}, [(b"allow", b"GET, HEAD")]
+                )
             return await self._send(send, exchange, 200, b"Healthy", b"text/plain; charset=utf-8")
         if path == "/swagger.json":
             if method not in ("GET", "HEAD"):
@@ -139,18 +149,24 @@ class ScoringApp:
             document = self._swagger.get(version)
             if document is None:
                 return await self._json(
-                    send, exchange, 404,
+                    send,
+                    exchange,
+                    404,
                     {"message": f"Swagger version {version!r} is not available; use version=2 or version=3"},
                 )
             return await self._send(send, exchange, 200, document, b"application/json")
         return await self._json(
-            send, exchange, 404,
+            send,
+            exchange,
+            404,
             {"message": f"No route {path}; this service answers GET /, GET /swagger.json and POST /score"},
         )
 
     # ------------------------------------------------------------------------------ scoring
 
-    async def _score(self, receive: Receive, send: Send, headers: dict[bytes, bytes], exchange: _Exchange) -> int:
+    async def _score(
+        self, receive: Receive, send: Send, headers: dict[bytes, bytes], exchange: _Exchange
+    ) -> int:
         if self.keys is not None:
             verdict = self.keys.check(headers.get(b"authorization"))
             if verdict is Verdict.MALFORMED:
@@ -161,7 +177,9 @@ class ScoringApp:
                     if verdict is Verdict.MISSING
                     else "Invalid key: the Bearer key matches neither of this service's keys"
                 )
-                return await self._json(send, exchange, 401, {"message": message}, [(b"www-authenticate", b"Bearer")])
+                return await self._json(
+                    send, exchange, 401, {"message": message}, [(b"www-authenticate", b"Bearer")]
+                )
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if content_type != b"application/json":
             shown = content_type.decode("latin-1") or "none"
@@ -231,7 +249,9 @@ class ScoringApp:
     async def _too_large(self, send: Send, exchange: _Exchange) -> int:
         limit_mb = self.max_body_bytes / (1024 * 1024)
         return await self._json(
-            send, exchange, 413,
+            send,
+            exchange,
+            413,
             {"message": f"Request body is larger than {limit_mb:g} MB; send fewer rows per request"},
             [(b"connection", b"close")],
         )

@@ -61,7 +61,7 @@ class KeyRing:
 
 
 def read_key_file(path: str | Path) -> tuple[str, str | None]:
-    """A key file holds the primary key on its first non-empty line and optionally the secondary on the next."""
+    """A key file: the primary key on its first non-empty line, optionally the secondary on the next."""
     path = Path(path)
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -75,7 +75,7 @@ def read_key_file(path: str | Path) -> tuple[str, str | None]:
 
 
 def resolve_keys(key_file: str | Path | None = None, *, environ: dict[str, str] | None = None) -> KeyRing:
-    """Key file, then environment, then a fresh random primary key (flagged so the caller can show it once)."""
+    """Key file, then environment, then a fresh random primary key (flagged, so it is shown once)."""
     env = os.environ if environ is None else environ
     if key_file is not None:
         primary, secondary = read_key_file(key_file)

@@ -11,7 +11,7 @@ ALLOWED_STATUSES: Final = (408, 429, 500, 502, 503, 504)
 
 
 def parse_fault(text: str) -> int | str:
-    """`429`, `503`, ... or `model-error` (gen A: HTTP 200 + {"error"}; gen B: 500 + x-ms-run-function-failed)."""
+    """`429`, `503`, ... or `model-error` (gen A: 200 + {"error"}; gen B: 500 + x-ms-run-function-failed)."""
     text = text.strip().lower()
     if text == MODEL_ERROR:
         return MODEL_ERROR

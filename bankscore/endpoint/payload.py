@@ -65,10 +65,13 @@ def parse_body(body: bytes, contract: Contract, schema: InputSchema) -> ScoreReq
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ClientError(400, f"The request body is not valid JSON ({exc}); {_ENVELOPE_HINT[contract]}") from None
+        raise ClientError(
+            400, f"The request body is not valid JSON ({exc}); {_ENVELOPE_HINT[contract]}"
+        ) from None
     if not isinstance(document, dict):
         raise ClientError(
-            400, f"The request body must be a JSON object, not {_json_type(document)}; {_ENVELOPE_HINT[contract]}"
+            400,
+            f"The request body must be a JSON object, not {_json_type(document)}; {_ENVELOPE_HINT[contract]}",
         )
     rows, method = _unwrap(document, contract)
     columns = rows_to_columns(rows, schema, where="Inputs.data" if contract == "inputs" else "data")
@@ -109,7 +112,7 @@ def _unwrap(document: dict[str, Any], contract: Contract) -> tuple[Any, Method]:
     if extra:
         raise ClientError(400, f"Unknown top-level key(s): {', '.join(extra)}; {hint}")
     if method not in METHODS:
-        raise ClientError(400, f"{where} must be \"predict\" or \"predict_proba\", not {_show(method)}")
+        raise ClientError(400, f'{where} must be "predict" or "predict_proba", not {_show(method)}')
     return rows, method
 
 

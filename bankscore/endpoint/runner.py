@@ -83,8 +83,11 @@ class EndpointConfig:
 
     def fault_plan(self) -> FaultPlan:
         return FaultPlan(
-            rate=self.fault_rate, faults=self.faults, retry_after=self.retry_after,
-            latency_ms=self.latency_ms, seed=self.fault_seed,
+            rate=self.fault_rate,
+            faults=self.faults,
+            retry_after=self.retry_after,
+            latency_ms=self.latency_ms,
+            seed=self.fault_seed,
         )
 
     def build_app(self, model: Model | None = None) -> ScoringApp:
@@ -113,9 +116,9 @@ class EndpointConfig:
 
 def configure_access_log(config: EndpointConfig, stream: TextIO | None = None) -> None:
     """One JSON line per request to stderr or a file; nothing else goes to that logger."""
-    for handler in list(access_logger.handlers):
-        access_logger.removeHandler(handler)
-        handler.close()
+    for old in list(access_logger.handlers):
+        access_logger.removeHandler(old)
+        old.close()
     access_logger.propagate = False
     if not config.access_log:
         access_logger.setLevel(logging.WARNING)
@@ -223,4 +226,3 @@ class EmbeddedEndpoint:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

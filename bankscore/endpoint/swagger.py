@@ -24,7 +24,7 @@ def _row_schema(model: Model) -> dict[str, Any]:
     schema = model.schema
     properties: dict[str, Any] = {}
     for name in schema.columns:
-        prop = dict(_JSON_TYPES[schema.types[name]])
+        prop: dict[str, Any] = dict(_JSON_TYPES[schema.types[name]])
         if schema.types[name] == "string":
             # Levels are a hint, not an enum: unseen levels are accepted and scored.
             prop["x-bankscore-levels"] = list(schema.levels.get(name, ()))
@@ -132,7 +132,10 @@ def _definitions(model: Model, contract: Contract) -> dict[str, Any]:
 
 
 def swagger_v2(model: Model, contract: Contract, title: str = "bankscore-local") -> dict[str, Any]:
-    error_ref = {"description": "The request failed; the body says why.", "schema": {"$ref": "#/definitions/ErrorResponse"}}
+    error_ref = {
+        "description": "The request failed; the body says why.",
+        "schema": {"$ref": "#/definitions/ErrorResponse"},
+    }
     return {
         "swagger": "2.0",
         "info": {
@@ -156,7 +159,9 @@ def swagger_v2(model: Model, contract: Contract, title: str = "bankscore-local")
             "/": {
                 "get": {
                     "operationId": "ServiceHealthCheck",
-                    "description": "Simple health check endpoint to ensure the service is up at any given point.",
+                    "description": (
+                        "Simple health check endpoint to ensure the service is up at any given point."
+                    ),
                     "responses": {
                         "200": {
                             "description": "The service is up; the body is the text 'Healthy'.",
@@ -177,7 +182,9 @@ def swagger_v2(model: Model, contract: Contract, title: str = "bankscore-local")
                             "name": "serviceInputPayload",
                             "in": "body",
                             "required": True,
-                            "description": "The input payload for executing the real-time machine learning service.",
+                            "description": (
+                                "The input payload for executing the real-time machine learning service."
+                            ),
                             "schema": {"$ref": "#/definitions/ServiceInput"},
                         }
                     ],
@@ -244,7 +251,9 @@ def swagger_v3(model: Model, contract: Contract, title: str = "bankscore-local")
                     }
                 else:
                     schema = {k: p[k] for k in ("type", "enum") if k in p}
-                    params.append({k: p[k] for k in ("name", "in", "required", "description")} | {"schema": schema})
+                    params.append(
+                        {k: p[k] for k in ("name", "in", "required", "description")} | {"schema": schema}
+                    )
             if params:
                 new["parameters"] = params
             responses = {}
