@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
+if not out.is_terminal:  # piped or captured: don't squeeze tables into 80 columns
+    out.width = max(out.width, 120)
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
