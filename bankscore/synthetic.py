@@ -36,13 +36,34 @@ IntArray = NDArray[np.intp]
 # ---------------------------------------------------------------------------------------------------------
 EURIBOR_PROBS: Final = (0.0, 0.25, 0.5, 0.75, 1.0)
 AGE_PROBS: Final = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
-DURATION_PROBS: Final = (0.0, 0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95,
-                         0.99, 0.999, 1.0)
+DURATION_PROBS: Final = (
+    0.0,
+    0.001,
+    0.01,
+    0.05,
+    0.1,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+    0.9,
+    0.95,
+    0.99,
+    0.999,
+    1.0,
+)
 MARITAL_AGE_BANDS: Final = (24, 29, 34, 39, 49, 59)  # upper bounds (inclusive); the last band is open
 CAMPAIGN_HEAD: Final = 10  # campaign values 1..10 come from a table, larger ones from a power law
 # The logistic model's categorical columns and their reference (most frequent, coefficient 0) level.
 LOGIT_REFERENCE: Final[dict[str, str]] = {
-    "job": "admin.", "default": "no", "contact": "cellular", "month": "may", "day_of_week": "thu",
+    "job": "admin.",
+    "default": "no",
+    "contact": "cellular",
+    "month": "may",
+    "day_of_week": "thu",
     "poutcome": "nonexistent",
 }
 # Levels this rare may be missed by chance in a few thousand rows; they are then written into a random row
@@ -147,7 +168,10 @@ DEFAULT_COUNTS_BY_EDUCATION: Final[dict[str, tuple[int, ...]]] = {
 
 # housing is "unknown" exactly when loan is.
 HOUSING_LOAN_COUNTS: Final[dict[tuple[str, str], int]] = {
-    ("no", "no"): 12867, ("no", "yes"): 2069, ("unknown", "unknown"): 782, ("yes", "no"): 14299,
+    ("no", "no"): 12867,
+    ("no", "yes"): 2069,
+    ("unknown", "unknown"): 782,
+    ("yes", "no"): 14299,
     ("yes", "yes"): 2933,
 }
 
@@ -161,8 +185,31 @@ PREVIOUS_COUNTS_BY_POUTCOME: Final[dict[str, tuple[int, ...]]] = {
 PDAYS_SET_BY_POUTCOME: Final[dict[str, tuple[int, int]]] = {"failure": (117, 3451), "success": (1105, 1105)}
 # The pdays values other than 999.
 PDAYS_COUNTS: Final[dict[int, int]] = {
-    0: 12, 1: 22, 2: 55, 3: 350, 4: 93, 5: 39, 6: 326, 7: 47, 8: 13, 9: 54, 10: 39, 11: 24, 12: 48,
-    13: 30, 14: 16, 15: 22, 16: 8, 17: 7, 18: 7, 19: 3, 20: 1, 21: 2, 22: 2, 26: 1, 27: 1,
+    0: 12,
+    1: 22,
+    2: 55,
+    3: 350,
+    4: 93,
+    5: 39,
+    6: 326,
+    7: 47,
+    8: 13,
+    9: 54,
+    10: 39,
+    11: 24,
+    12: 48,
+    13: 30,
+    14: 16,
+    15: 22,
+    16: 8,
+    17: 7,
+    18: 7,
+    19: 3,
+    20: 1,
+    21: 2,
+    22: 2,
+    26: 1,
+    27: 1,
 }
 
 # campaign = 1..CAMPAIGN_HEAD; above it P(k) ∝ k ** -exponent up to the maximum.
@@ -171,8 +218,23 @@ CAMPAIGN_TAIL: Final[tuple[int, float, int]] = (690, 3.48, 56)  # (rows above th
 
 # Seconds at DURATION_PROBS (interpolated on a log scale).
 DURATION_QUANTILES: Final[tuple[float, ...]] = (
-    0.0, 5.0, 11.0, 36.0, 59.0, 88.0, 116.0, 145.6, 179.0, 221.0, 279.0, 367.0, 550.0, 746.0, 1258.5,
-    2094.5, 4918.0,
+    0.0,
+    5.0,
+    11.0,
+    36.0,
+    59.0,
+    88.0,
+    116.0,
+    145.6,
+    179.0,
+    221.0,
+    279.0,
+    367.0,
+    550.0,
+    746.0,
+    1258.5,
+    2094.5,
+    4918.0,
 )
 
 YES_RATE: Final = 0.112  # share of y == "yes"
@@ -181,21 +243,38 @@ YES_RATE: Final = 0.112  # share of y == "yes"
 # coefficient per level (LOGIT_REFERENCE levels, and levels not listed, are 0) + LOGIT_TERMS · logit_terms().
 LOGIT_LEVELS: Final[dict[str, dict[str, float]]] = {
     "job": {
-        "blue-collar": -0.361, "entrepreneur": -0.189, "housemaid": -0.029, "management": 0.035,
-        "retired": 0.278, "self-employed": -0.068, "services": -0.276, "student": 0.203,
-        "technician": -0.084, "unemployed": 0.024, "unknown": -0.184,
+        "blue-collar": -0.361,
+        "entrepreneur": -0.189,
+        "housemaid": -0.029,
+        "management": 0.035,
+        "retired": 0.278,
+        "self-employed": -0.068,
+        "services": -0.276,
+        "student": 0.203,
+        "technician": -0.084,
+        "unemployed": 0.024,
+        "unknown": -0.184,
     },
     "default": {"unknown": -0.303, "yes": -0.005},
     "contact": {"telephone": -0.259},
     "month": {
-        "apr": 0.696, "aug": 1.222, "dec": 0.767, "jul": 1.019, "jun": 1.286, "mar": 2.347, "nov": 0.651,
-        "oct": 0.861, "sep": 0.484,
+        "apr": 0.696,
+        "aug": 1.222,
+        "dec": 0.767,
+        "jul": 1.019,
+        "jun": 1.286,
+        "mar": 2.347,
+        "nov": 0.651,
+        "oct": 0.861,
+        "sep": 0.484,
     },
     "day_of_week": {"fri": -0.013, "mon": -0.148, "tue": 0.057, "wed": 0.144},
     "poutcome": {"failure": -0.603, "success": 0.521},
 }
 LOGIT_TERMS: Final[dict[str, float]] = {
-    "log1p(duration)": 2.1859, "log(campaign)": -0.1052, "pdays != 999": 0.8185,
+    "log1p(duration)": 2.1859,
+    "log(campaign)": -0.1052,
+    "pdays != 999": 0.8185,
     "(nr.employed - 5000) / 100": -1.4505,
 }
 # -12.921 as fitted; calibrated so that synthetic rows have the real yes rate.
@@ -296,8 +375,10 @@ def _tables() -> _Tables:
         period_p=rows_a / rows_a.sum(),
         period_month=np.array([_code("month", m) for m in month], dtype=np.intp),
         period_macro={
-            "emp.var.rate": np.asarray(evr, np.float64), "cons.price.idx": np.asarray(cpi, np.float64),
-            "cons.conf.idx": np.asarray(cci, np.float64), "nr.employed": np.asarray(nr, np.float64),
+            "emp.var.rate": np.asarray(evr, np.float64),
+            "cons.price.idx": np.asarray(cpi, np.float64),
+            "cons.conf.idx": np.asarray(cci, np.float64),
+            "nr.employed": np.asarray(nr, np.float64),
         },
         period_euribor=np.asarray(eur, dtype=np.float64),
         period_telephone=np.asarray(tel, dtype=np.float64) / rows_a,
@@ -378,7 +459,8 @@ def generate(n_rows: int = 32_950, *, seed: int = 0, label: bool = True) -> pd.D
     contacted_before = rng.random(n) < t.period_previous[period]
     success = contacted_before & (rng.random(n) < t.period_success[period])
     poutcome = np.where(
-        success, _code("poutcome", "success"),
+        success,
+        _code("poutcome", "success"),
         np.where(contacted_before, _code("poutcome", "failure"), _code("poutcome", "nonexistent")),
     ).astype(np.intp)
     codes["poutcome"] = poutcome

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import pprint
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,15 +38,21 @@ def counts(series: pd.Series, levels: tuple[str, ...]) -> tuple[int, ...]:
 
 
 def periods(df: pd.DataFrame) -> tuple[tuple[Any, ...], ...]:
-    rows = []
-    for (month, evr, cpi, cci, nr), g in df.groupby(["month", *MACRO]):
+    rows: list[tuple[Any, ...]] = []
+    for _, g in df.groupby(["month", *MACRO]):
         eur = tuple(round(float(q), 3) for q in np.quantile(g["euribor3m"], synthetic.EURIBOR_PROBS))
-        rows.append((
-            str(month), float(evr), float(cpi), float(cci), float(nr), len(g),
-            int((g["contact"] == "telephone").sum()), int((g["previous"] > 0).sum()),
-            int((g["poutcome"] == "success").sum()), eur,
-        ))
-    # Roughly chronological: employment fell through 2008-2010, months run within a year.
+        rows.append(
+            (
+                str(g["month"].iloc[0]),
+                *(float(g[m].iloc[0]) for m in MACRO),
+                len(g),
+                int((g["contact"] == "telephone").sum()),
+                int((g["previous"] > 0).sum()),
+                int((g["poutcome"] == "success").sum()),
+                eur,
+            )
+        )
+    # Employment fell through 2008-2010, so this is close to chronological.
     rows.sort(key=lambda r: (-r[4], MONTH_ORDER.index(r[0])))
     return tuple(rows)
 
@@ -57,6 +62,11 @@ def by_group(df: pd.DataFrame, group: str, column: str) -> dict[str, tuple[int, 
         level: counts(df.loc[df[group] == level, column], CATEGORY_LEVELS[column])
         for level in CATEGORY_LEVELS[group]
     }
+
+
+def pdays_counts(df: pd.DataFrame) -> dict[int, int]:
+    values, n = np.unique(df.loc[df["pdays"] != 999, "pdays"], return_counts=True)
+    return {int(v): int(k) for v, k in zip(values, n, strict=True)}
 
 
 def marital_by_age(df: pd.DataFrame) -> tuple[tuple[int, tuple[int, ...]], ...]:
@@ -70,9 +80,10 @@ def marital_by_age(df: pd.DataFrame) -> tuple[tuple[int, tuple[int, ...]], ...]:
 
 
 def age_by_job(df: pd.DataFrame) -> dict[str, tuple[float, ...]]:
+    ages = {job: df.loc[df["job"] == job, "age"] for job in CATEGORY_LEVELS["job"]}
     return {
-        job: tuple(round(float(q), 1) for q in np.quantile(df.loc[df["job"] == job, "age"], synthetic.AGE_PROBS))
-        for job in CATEGORY_LEVELS["job"]
+        job: tuple(round(float(q), 1) for q in np.quantile(age, synthetic.AGE_PROBS))
+        for job, age in ages.items()
     }
 
 
@@ -84,7 +95,7 @@ def campaign(df: pd.DataFrame) -> tuple[tuple[int, ...], tuple[int, float, int]]
     # Discrete power law P(k) ∝ k^-a on head+1..max, fitted by maximum likelihood on a grid.
     support = np.arange(head + 1, int(c.max()) + 1)
     grid = np.arange(0.5, 8.0, 0.01)
-    loglik = [-a * np.log(tail).sum() - len(tail) * np.log((support ** -a).sum()) for a in grid]
+    loglik = [-a * np.log(tail).sum() - len(tail) * np.log((support**-a).sum()) for a in grid]
     return head_counts, (len(tail), round(float(grid[int(np.argmax(loglik))]), 2), int(c.max()))
 
 
@@ -95,11 +106,12 @@ def duration(df: pd.DataFrame) -> tuple[float, ...]:
 def logistic(df: pd.DataFrame) -> tuple[float, dict[str, dict[str, float]], dict[str, float]]:
     """Fit on one-hot columns whose most frequent level is the (dropped) reference, so rare levels shrink
     towards the common one rather than towards an arbitrary mean."""
-    parts, names = [], []
+    parts: list[np.ndarray[Any, np.dtype[np.float64]]] = []
+    names: list[tuple[str, str]] = []
     for column, references in synthetic.LOGIT_REFERENCE.items():
         for level in CATEGORY_LEVELS[column]:
             if level != references:
-                parts.append((df[column] == level).to_numpy(float))
+                parts.append(np.asarray(df[column] == level, dtype=np.float64))
                 names.append((column, level))
     terms = synthetic.logit_terms(df)
     parts.extend(terms.values())
@@ -110,7 +122,7 @@ def logistic(df: pd.DataFrame) -> tuple[float, dict[str, dict[str, float]], dict
     levels: dict[str, dict[str, float]] = {c: {} for c in synthetic.LOGIT_REFERENCE}
     for (column, level), b in zip(names, coef[: len(names)], strict=True):
         levels[column][level] = round(float(b), 3)
-    numeric = {name: round(float(b), 4) for name, b in zip(terms, coef[len(names):], strict=True)}
+    numeric = {name: round(float(b), 4) for name, b in zip(terms, coef[len(names) :], strict=True)}
     return round(float(model.intercept_[0]), 3), levels, numeric
 
 
@@ -122,6 +134,48 @@ def calibrated_intercept(levels: dict[str, dict[str, float]], terms: dict[str, f
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if np.mean(1 / (1 + np.exp(-(eta + mid)))) < rate else (lo, mid)
     return round((lo + hi) / 2, 3)
+
+
+def inline(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value + '"'
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{inline(k)}: {inline(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(inline, value)) + (",)" if len(value) == 1 else ")")
+    return repr(value)
+
+
+def wrapped(items: list[str], pad: str, width: int) -> str:
+    """Comma-separated ``items`` filling lines of ``width`` characters indented by ``pad``."""
+    lines, line = [], ""
+    for item in items:
+        if line and len(pad) + len(line) + len(item) + 1 > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += item + ", "
+    lines.append(line.rstrip())
+    return "\n" + "".join(f"{pad}{line}\n" for line in lines) + pad[:-4]
+
+
+def literal(value: Any, indent: int = 0, used: int = 0, width: int = 106) -> str:
+    """Python source for ``value``, one item a line only where a single line would be too long."""
+    text = inline(value)
+    if used + len(text) <= width or not isinstance(value, dict | tuple):
+        return text
+    pad = " " * (indent + 4)
+    if isinstance(value, dict) and all(not isinstance(v, dict | tuple) for v in value.values()):
+        return "{" + wrapped([f"{inline(k)}: {inline(v)}" for k, v in value.items()], pad, width) + "}"
+    if isinstance(value, dict):
+        items = [
+            f"{inline(k)}: {literal(v, indent + 4, len(pad) + len(inline(k)) + 2, width)}"
+            for k, v in value.items()
+        ]
+        return "{\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + "}"
+    if all(not isinstance(v, dict | tuple) for v in value):
+        return "(" + wrapped([inline(v) for v in value], pad, width) + ")"
+    rows = [literal(v, indent + 4, len(pad), width) for v in value]
+    return "(\n" + "".join(f"{pad}{row},\n" for row in rows) + " " * indent + ")"
 
 
 def same(a: Any, b: Any) -> bool:
@@ -186,7 +240,10 @@ def main() -> int:
         "EDUCATION_COUNTS_BY_JOB": by_group(df, "job", "education"),
         "DEFAULT_COUNTS_BY_EDUCATION": by_group(df, "education", "default"),
         "HOUSING_LOAN_COUNTS": {
-            (str(h), str(lo)): int(n) for (h, lo), n in df.groupby(["housing", "loan"]).size().items()
+            (h, lo): n
+            for h in CATEGORY_LEVELS["housing"]
+            for lo in CATEGORY_LEVELS["loan"]
+            if (n := int(((df["housing"] == h) & (df["loan"] == lo)).sum()))
         },
         "PREVIOUS_COUNTS_BY_POUTCOME": {
             p: tuple(int(((df["poutcome"] == p) & (df["previous"] == k)).sum()) for k in range(1, 8))
@@ -196,8 +253,7 @@ def main() -> int:
             p: (int(((df["poutcome"] == p) & (df["pdays"] != 999)).sum()), int((df["poutcome"] == p).sum()))
             for p in ("failure", "success")
         },
-        "PDAYS_COUNTS": {int(k): int(v) for k, v in df.loc[df["pdays"] != 999, "pdays"].value_counts()
-                         .sort_index().items()},
+        "PDAYS_COUNTS": pdays_counts(df),
         "CAMPAIGN_HEAD_COUNTS": campaign(df)[0],
         "CAMPAIGN_TAIL": campaign(df)[1],
         "DURATION_QUANTILES": duration(df),
@@ -206,7 +262,7 @@ def main() -> int:
         "YES_RATE": round(rate, 4),
     }
     for name, value in figures.items():
-        print(f"{name} = {pprint.pformat(value, width=108, sort_dicts=False, compact=True)}\n")
+        print(f"{name} = {literal(value, 0, len(name) + 3)}\n")
     print(f"# intercept as fitted on the real rows: {intercept}")
     figures["LOGIT_INTERCEPT"] = calibrated_intercept(levels, terms, rate)
     print(f"LOGIT_INTERCEPT = {figures['LOGIT_INTERCEPT']}  # calibrated on synthetic rows\n")
