@@ -1,6 +1,15 @@
-"""One exception tree, so callers can catch everything bankscore raises with one clause."""
+"""One exception tree, so callers can catch everything bankscore raises with one clause.
+
+Shaped like openai-python's: transport failures, HTTP status failures and model failures are
+separate branches, and every error from the wire carries the status and the request ids a
+support engineer asks for — never the key.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 
 class BankscoreError(Exception):
@@ -13,3 +22,166 @@ class TrainingDataError(BankscoreError, ValueError):
 
 class ModelLoadError(BankscoreError):
     """A model directory is missing, incomplete or written by an incompatible version."""
+
+
+class ContractError(BankscoreError):
+    """The endpoint's swagger can't be fetched or doesn't describe a scoring service we understand."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad cell: where it is, what it holds and what the contract wanted."""
+
+    row: Any
+    column: str
+    value: Any
+    expected: str
+
+    def __str__(self) -> str:
+        shown = repr(self.value)
+        if len(shown) > 40:
+            shown = shown[:37] + "..."
+        return f"row {self.row}, column {self.column!r}: {shown} (expected {self.expected})"
+
+
+class InputValidationError(BankscoreError, ValueError):
+    """Rows that break the contract, found before anything was sent."""
+
+    max_listed = 10
+
+    def __init__(self, problems: Sequence[Problem], total: int | None = None, hint: str | None = None) -> None:
+        self.problems = list(problems)
+        self.total = total if total is not None else len(self.problems)
+        self.hint = hint
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        shown = self.problems[: self.max_listed]
+        lines = [f"{self.total} problem{'s' if self.total != 1 else ''} in the input:"]
+        lines += [f"  - {p}" for p in shown]
+        if self.total > len(shown):
+            lines.append(f"  ... and {self.total - len(shown)} more")
+        if self.hint:
+            lines.append(self.hint)
+        return "\n".join(lines)
+
+
+class APIError(BankscoreError):
+    """Something went wrong talking to the endpoint."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        client_request_id: str | None = None,
+        rows: tuple[int, int] | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.request_id = request_id
+        self.client_request_id = client_request_id
+        self.rows = rows
+        self.body = body
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        details = []
+        if self.status_code is not None:
+            details.append(f"HTTP {self.status_code}")
+        if self.rows is not None:
+            details.append(f"rows {self.rows[0]}–{self.rows[1] - 1}")
+        if self.client_request_id:
+            details.append(f"x-ms-client-request-id {self.client_request_id}")
+        if self.request_id:
+            details.append(f"x-ms-request-id {self.request_id}")
+        if details:
+            parts.append(f"({', '.join(details)})")
+        return " ".join(parts)
+
+
+class APIConnectionError(APIError):
+    """The request never got an HTTP answer: refused, reset, DNS, TLS."""
+
+
+class APITimeoutError(APIConnectionError):
+    """No answer within the timeout."""
+
+
+class ResponseDecodeError(APIError):
+    """An answer we can't read as scores: an HTML page from a proxy, a truncated body, the wrong count."""
+
+
+class ModelError(APIError):
+    """The service ran the model and it failed: gen-A `{"error": ...}`, gen-B 500 with function-failed, v2 424."""
+
+
+class APIStatusError(APIError):
+    """The endpoint answered with an HTTP error status."""
+
+
+class BadRequestError(APIStatusError):
+    pass
+
+
+class AuthenticationError(APIStatusError):
+    pass
+
+
+class PermissionDeniedError(APIStatusError):
+    pass
+
+
+class NotFoundError(APIStatusError):
+    pass
+
+
+class RequestTimeoutError(APIStatusError):
+    pass
+
+
+class RequestTooLargeError(APIStatusError):
+    pass
+
+
+class UnsupportedMediaTypeError(APIStatusError):
+    pass
+
+
+class UnprocessableEntityError(APIStatusError):
+    pass
+
+
+class RateLimitError(APIStatusError):
+    pass
+
+
+class InternalServerError(APIStatusError):
+    pass
+
+
+class ServiceUnavailableError(InternalServerError):
+    pass
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    408: RequestTimeoutError,
+    413: RequestTooLargeError,
+    415: UnsupportedMediaTypeError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+    503: ServiceUnavailableError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return InternalServerError if status >= 500 else APIStatusError

@@ -66,13 +66,9 @@ def train(
         Path | None,
         typer.Option("--data", help="Training CSV (20 Bank Marketing columns + label). Default: synthetic."),
     ] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")] = Path(
-        "models/bankmarketing"
-    ),
+    out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")] = Path("models/bankmarketing"),
     label: Annotated[str, typer.Option(help="Name of the label column in --data.")] = "y",
-    rows: Annotated[
-        int, typer.Option(help="Synthetic rows to generate when no --data is given.", min=100)
-    ] = 32_950,
+    rows: Annotated[int, typer.Option(help="Synthetic rows to generate when no --data is given.", min=100)] = 32_950,
     seed: Annotated[int, typer.Option(help="Seed for the synthetic data and the CV split.")] = 0,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.", min=2, max=20)] = 5,
 ) -> None:
@@ -101,9 +97,7 @@ def train(
     except BankscoreError as exc:
         fail(str(exc))
 
-    table = Table(
-        title=f"Leaderboard ({folds}-fold CV, {result.rows:,} rows, {result.positive_rate:.1%} positive)"
-    )
+    table = Table(title=f"Leaderboard ({folds}-fold CV, {result.rows:,} rows, {result.positive_rate:.1%} positive)")
     for column in ("rank", "candidate", "accuracy", "AUC_weighted", "F1 (weighted)", "fit s/fold"):
         table.add_column(column, justify="left" if column == "candidate" else "right")
     for rank, c in enumerate(result.leaderboard, 1):
@@ -123,8 +117,7 @@ def train(
         importance.add_row(name, f"{share:.1%}")
     out.print(importance)
     out.print(
-        f"Model {result.model.name} (version {result.model.version}) written to {written} "
-        f"in {result.seconds:.1f} s"
+        f"Model {result.model.name} (version {result.model.version}) written to {written} in {result.seconds:.1f} s"
     )
 
 
@@ -146,9 +139,7 @@ def serve(
         Path | None,
         typer.Option(help="Model directory from `bankscore train`. Default: the cached synthetic model."),
     ] = None,
-    host: Annotated[
-        str, typer.Option(help="Address to bind; loopback unless you mean otherwise.")
-    ] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to bind; loopback unless you mean otherwise.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 5001,
     contract: Annotated[
         ContractChoice,
@@ -162,9 +153,7 @@ def serve(
         Path | None, typer.Option(help="File with the primary key, and optionally the secondary on line 2.")
     ] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Accept requests without a key.")] = False,
-    max_body_mb: Annotated[
-        float, typer.Option(help="Largest request body, in MB (AKS: 100).", min=0.001)
-    ] = 100.0,
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body, in MB (AKS: 100).", min=0.001)] = 100.0,
     fault_rate: Annotated[
         float, typer.Option(help="Share of /score requests that fail on purpose.", min=0, max=1)
     ] = 0.0,
@@ -172,20 +161,15 @@ def serve(
         list[str] | None,
         typer.Option(help="Fault to inject: 408, 429, 500, 502, 503, 504 or model-error (repeatable)."),
     ] = None,
-    retry_after: Annotated[
-        float, typer.Option(help="Retry-After seconds sent with injected 429/503.", min=0)
-    ] = 1.0,
-    latency_ms: Annotated[
-        float, typer.Option(help="Extra latency added to every /score request.", min=0)
-    ] = 0.0,
+    retry_after: Annotated[float, typer.Option(help="Retry-After seconds sent with injected 429/503.", min=0)] = 1.0,
+    latency_ms: Annotated[float, typer.Option(help="Extra latency added to every /score request.", min=0)] = 0.0,
     fault_seed: Annotated[int | None, typer.Option(help="Seed for the fault draws.")] = None,
-    log_file: Annotated[
-        Path | None, typer.Option(help="Write the JSON request log here instead of stderr.")
-    ] = None,
+    log_file: Annotated[Path | None, typer.Option(help="Write the JSON request log here instead of stderr.")] = None,
     access_log: Annotated[bool, typer.Option(help="Log one JSON line per request.")] = True,
 ) -> None:
     """Run the embedded Azure-compatible scoring endpoint (GET /, GET /swagger.json, POST /score)."""
-    from .endpoint.auth import KeySourceError, resolve_keys
+    from .credentials import KeySourceError
+    from .endpoint.auth import resolve_keys
     from .endpoint.faults import parse_fault
     from .endpoint.runner import EndpointConfig, default_model_dir
     from .endpoint.runner import serve as run_server

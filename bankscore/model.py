@@ -177,9 +177,7 @@ def _estimator_from_json(data: Mapping[str, Any], directory: Path) -> Estimator:
             raise ModelLoadError(f"model file {path} is missing")
         return LightGBMEstimator(lgb.Booster(model_file=str(path)))
     if kind == "linear":
-        categorical = {
-            int(j): np.asarray([*coefs, 0.0], dtype=np.float64) for j, coefs in data["categorical"].items()
-        }
+        categorical = {int(j): np.asarray([*coefs, 0.0], dtype=np.float64) for j, coefs in data["categorical"].items()}
         numeric = {int(j): (float(v[0]), float(v[1]), float(v[2])) for j, v in data["numeric"].items()}
         return LinearEstimator(float(data["intercept"]), numeric, categorical)
     if kind == "voting":

@@ -390,9 +390,7 @@ def _tables() -> _Tables:
         marital_bands=np.array([upper for upper, _ in MARITAL_COUNTS_BY_AGE[:-1]], dtype=np.intp),
         marital_by_band=_normalised([c for _, c in MARITAL_COUNTS_BY_AGE]),
         education_by_job=_normalised([EDUCATION_COUNTS_BY_JOB[j] for j in CATEGORY_LEVELS["job"]]),
-        default_by_education=_normalised(
-            [DEFAULT_COUNTS_BY_EDUCATION[e] for e in CATEGORY_LEVELS["education"]]
-        ),
+        default_by_education=_normalised([DEFAULT_COUNTS_BY_EDUCATION[e] for e in CATEGORY_LEVELS["education"]]),
         housing_loan=(
             np.array([_code("housing", h) for (h, _), _ in housing_loan], dtype=np.intp),
             np.array([_code("loan", lo) for (_, lo), _ in housing_loan], dtype=np.intp),

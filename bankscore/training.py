@@ -56,9 +56,7 @@ def read_training_csv(path: str | Path, *, label: str = LABEL) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise TrainingDataError(f"{path} is empty: expected a header row and data rows") from None
     except UnicodeDecodeError as exc:
-        raise TrainingDataError(
-            f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV"
-        ) from None
+        raise TrainingDataError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
     except pd.errors.ParserError as exc:
         raise TrainingDataError(f"{path} is not a well-formed CSV: {exc}") from None
     return prepare_training_frame(raw, label=label, source=str(path))
@@ -114,9 +112,7 @@ def _convert_column(values: pd.Series[Any], name: str, kind: str, source: str) -
     text = values.astype(str).str.strip()
     empty = text == ""
     if empty.any():
-        raise TrainingDataError(
-            f"{source}: {_rows(empty)} column {name!r}: empty value; fill it in or drop the row"
-        )
+        raise TrainingDataError(f"{source}: {_rows(empty)} column {name!r}: empty value; fill it in or drop the row")
     if kind == "string":
         return text.to_numpy(dtype=object)
     numbers = pd.to_numeric(text, errors="coerce")
@@ -133,11 +129,7 @@ def _convert_column(values: pd.Series[Any], name: str, kind: str, source: str) -
 
 
 def schema_from_frame(frame: pd.DataFrame) -> InputSchema:
-    levels = {
-        c: tuple(sorted(str(v) for v in frame[c].unique()))
-        for c in COLUMN_NAMES
-        if COLUMN_TYPES[c] == "string"
-    }
+    levels = {c: tuple(sorted(str(v) for v in frame[c].unique())) for c in COLUMN_NAMES if COLUMN_TYPES[c] == "string"}
     return InputSchema(columns=COLUMN_NAMES, types=dict(COLUMN_TYPES), levels=levels)
 
 
@@ -337,8 +329,7 @@ def train(
     minority = int(min(y.sum(), len(y) - y.sum()))
     if minority < folds:
         raise TrainingDataError(
-            f"{folds}-fold cross-validation needs at least {folds} rows of each class; "
-            f"the rarer class has {minority}"
+            f"{folds}-fold cross-validation needs at least {folds} rows of each class; the rarer class has {minority}"
         )
     x = schema.encode_frame(frame)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)

@@ -59,8 +59,7 @@ def periods(df: pd.DataFrame) -> tuple[tuple[Any, ...], ...]:
 
 def by_group(df: pd.DataFrame, group: str, column: str) -> dict[str, tuple[int, ...]]:
     return {
-        level: counts(df.loc[df[group] == level, column], CATEGORY_LEVELS[column])
-        for level in CATEGORY_LEVELS[group]
+        level: counts(df.loc[df[group] == level, column], CATEGORY_LEVELS[column]) for level in CATEGORY_LEVELS[group]
     }
 
 
@@ -81,10 +80,7 @@ def marital_by_age(df: pd.DataFrame) -> tuple[tuple[int, tuple[int, ...]], ...]:
 
 def age_by_job(df: pd.DataFrame) -> dict[str, tuple[float, ...]]:
     ages = {job: df.loc[df["job"] == job, "age"] for job in CATEGORY_LEVELS["job"]}
-    return {
-        job: tuple(round(float(q), 1) for q in np.quantile(age, synthetic.AGE_PROBS))
-        for job, age in ages.items()
-    }
+    return {job: tuple(round(float(q), 1) for q in np.quantile(age, synthetic.AGE_PROBS)) for job, age in ages.items()}
 
 
 def campaign(df: pd.DataFrame) -> tuple[tuple[int, ...], tuple[int, float, int]]:
@@ -168,8 +164,7 @@ def literal(value: Any, indent: int = 0, used: int = 0, width: int = 106) -> str
         return "{" + wrapped([f"{inline(k)}: {inline(v)}" for k, v in value.items()], pad, width) + "}"
     if isinstance(value, dict):
         items = [
-            f"{inline(k)}: {literal(v, indent + 4, len(pad) + len(inline(k)) + 2, width)}"
-            for k, v in value.items()
+            f"{inline(k)}: {literal(v, indent + 4, len(pad) + len(inline(k)) + 2, width)}" for k, v in value.items()
         ]
         return "{\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + "}"
     if all(not isinstance(v, dict | tuple) for v in value):

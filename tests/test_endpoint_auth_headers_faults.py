@@ -44,9 +44,7 @@ def test_missing_key_is_401_json(endpoint: Any) -> None:
 def test_wrong_key_is_401_and_says_nothing_about_which_key_exists(endpoint: Any, guess: str) -> None:
     response = score(endpoint, {"Authorization": f"Bearer {guess}"})
     assert response.status_code == 401
-    assert response.json() == {
-        "message": "Invalid key: the Bearer key matches neither of this service's keys"
-    }
+    assert response.json() == {"message": "Invalid key: the Bearer key matches neither of this service's keys"}
     assert PRIMARY not in response.text and SECONDARY not in response.text
 
 
@@ -100,15 +98,25 @@ def test_key_sources(tmp_path: Any) -> None:
 
 def test_request_id_headers_are_set_and_client_id_is_echoed(endpoint: Any) -> None:
     auth = {"Authorization": f"Bearer {PRIMARY}"}
+    # As Microsoft's server: the client id is echoed under both ms names; x-request-id is the server's.
     response = score(endpoint, {**auth, "x-ms-client-request-id": "my-trace-42"})
     assert response.headers["x-ms-client-request-id"] == "my-trace-42"
-    request_id = response.headers["x-ms-request-id"]
-    assert len(request_id) == 36 and response.headers["x-request-id"] == request_id
+    assert response.headers["x-ms-request-id"] == "my-trace-42"
+    request_id = response.headers["x-request-id"]
+    assert len(request_id) == 36
     assert response.headers["x-ms-run-function-failed"] == "False"
     assert float(response.headers["x-ms-run-fn-exec-ms"]) > 0
     other = score(endpoint, auth)
-    assert other.headers["x-ms-request-id"] != request_id
-    assert other.headers["x-ms-client-request-id"] == other.headers["x-ms-request-id"]
+    assert other.headers["x-request-id"] != request_id
+    assert other.headers["x-ms-client-request-id"] == other.headers["x-ms-request-id"] == other.headers["x-request-id"]
+    given = score(endpoint, {**auth, "x-request-id": "front-door-7"})
+    assert given.headers["x-request-id"] == given.headers["x-ms-request-id"] == "front-door-7"
+
+
+def test_exec_time_header_only_when_the_model_ran(endpoint: Any) -> None:
+    bad = score(endpoint, {"Authorization": f"Bearer {PRIMARY}"}, body={"Inputs": {"data": []}})
+    assert bad.status_code == 400
+    assert "x-ms-run-fn-exec-ms" not in bad.headers
 
 
 @pytest.mark.parametrize("name", ["x-ms-client-request-id", "x-request-id", "x-ms-request-id"])
@@ -136,9 +144,7 @@ def test_injected_429_carries_retry_after(start_endpoint: Any) -> None:
 def test_injected_faults_follow_the_rate_and_mix(start_endpoint: Any) -> None:
     flaky = start_endpoint(fault_rate=0.5, faults=(503, 502, 504), fault_seed=3)
     with httpx.Client() as client:
-        statuses = Counter(
-            client.post(flaky.scoring_uri, json=BODY, headers=AUTH).status_code for _ in range(200)
-        )
+        statuses = Counter(client.post(flaky.scoring_uri, json=BODY, headers=AUTH).status_code for _ in range(200))
     assert set(statuses) == {200, 502, 503, 504}
     assert 70 <= statuses[200] <= 130
 

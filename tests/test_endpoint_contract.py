@@ -71,9 +71,7 @@ def test_data_contract_answers_a_double_encoded_string(data_endpoint: Any, model
 
 def test_data_contract_accepts_gen_a_prime_method(data_endpoint: Any, model: Model) -> None:
     rows = records(10)
-    response = httpx.post(
-        data_endpoint.scoring_uri, json={"data": rows, "method": "predict_proba"}, headers=auth()
-    )
+    response = httpx.post(data_endpoint.scoring_uri, json={"data": rows, "method": "predict_proba"}, headers=auth())
     inner = json.loads(response.json())
     np.testing.assert_allclose(inner["result"], model.predict_proba(pd.DataFrame(rows)), rtol=1e-12)
 
@@ -89,9 +87,7 @@ def test_data_contract_reports_bad_rows_in_band_with_http_200(data_endpoint: Any
 
 
 def test_data_contract_rejects_the_gen_b_envelope_with_a_hint(data_endpoint: Any) -> None:
-    response = httpx.post(
-        data_endpoint.scoring_uri, json={"Inputs": {"data": [dict(SAMPLE_ROWS[0])]}}, headers=auth()
-    )
+    response = httpx.post(data_endpoint.scoring_uri, json={"Inputs": {"data": [dict(SAMPLE_ROWS[0])]}}, headers=auth())
     assert response.status_code == 400
     assert '"data"' in response.json()["message"]
 
@@ -101,9 +97,7 @@ def test_unseen_category_levels_are_scored(endpoint: Any, model: Model) -> None:
     assert "astronaut" not in CATEGORY_LEVELS["job"]
     response = score_b(endpoint.scoring_uri, [row], "predict_proba")
     assert response.status_code == 200
-    assert response.json()["Results"][0] == pytest.approx(
-        model.predict_proba(pd.DataFrame([row]))[0].tolist()
-    )
+    assert response.json()["Results"][0] == pytest.approx(model.predict_proba(pd.DataFrame([row]))[0].tolist())
 
 
 def test_integral_floats_are_accepted_in_int_columns(endpoint: Any) -> None:

@@ -130,9 +130,7 @@ def test_body_over_the_limit_is_413_by_declared_and_streamed_length(start_endpoi
         for i in range(0, len(data), 500):
             yield data[i : i + 500]
 
-    streamed = httpx.post(
-        small.scoring_uri, content=chunks(), headers={**auth(), "Content-Type": "application/json"}
-    )
+    streamed = httpx.post(small.scoring_uri, content=chunks(), headers={**auth(), "Content-Type": "application/json"})
     assert streamed.status_code == 413
     assert post(small, inputs(row())).status_code == 200
 

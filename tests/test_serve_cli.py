@@ -67,10 +67,7 @@ def test_serve_logs_one_json_line_per_request_and_never_the_key(tmp_path: Path, 
             headers={"Authorization": f"Bearer {SECONDARY}", "x-ms-client-request-id": "trace-1"},
         )
         assert ok.status_code == 200
-        assert (
-            httpx.post(base + "/score", json=BODY, headers={"Authorization": "Bearer nope"}).status_code
-            == 401
-        )
+        assert httpx.post(base + "/score", json=BODY, headers={"Authorization": "Bearer nope"}).status_code == 401
         assert httpx.get(base + "/").status_code == 200
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     while lines[0]["path"] == "/":  # the readiness probes
@@ -78,7 +75,7 @@ def test_serve_logs_one_json_line_per_request_and_never_the_key(tmp_path: Path, 
     assert [(r["path"], r["status"]) for r in lines] == [("/score", 200), ("/score", 401), ("/", 200)]
     first = lines[0]
     assert first["rows"] == 2 and first["contract"] == "inputs"
-    assert first["client_request_id"] == "trace-1" and first["request_id"] == ok.headers["x-ms-request-id"]
+    assert first["client_request_id"] == "trace-1" and first["request_id"] == ok.headers["x-request-id"]
     assert first["latency_ms"] > 0 and first["model_version"]
     for text in (log.read_text(), stderr.read_text()):
         assert PRIMARY not in text and SECONDARY not in text
@@ -89,10 +86,7 @@ def test_serve_without_keys_generates_one_and_shows_it_once(tmp_path: Path, mode
         text = stderr.read_text()
         line = next(line for line in text.splitlines() if "shown once" in line)
         key = line.rsplit(": ", 1)[1].strip()
-        assert (
-            httpx.post(base + "/score", json=BODY, headers={"Authorization": f"Bearer {key}"}).status_code
-            == 200
-        )
+        assert httpx.post(base + "/score", json=BODY, headers={"Authorization": f"Bearer {key}"}).status_code == 200
         assert httpx.post(base + "/score", json=BODY).status_code == 401
     assert stderr.read_text().count(key) == 1
 
@@ -128,9 +122,7 @@ def test_serve_with_two_workers(tmp_path: Path, model_dir: Path) -> None:
     ],
 )
 def test_serve_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [BANKSCORE, "serve", "--port", "0", *args], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([BANKSCORE, "serve", "--port", "0", *args], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
 

@@ -56,9 +56,7 @@ def test_validator_is_not_a_rubber_stamp(endpoint: Any) -> None:
 
 def test_shaped_like_a_deployed_automl_service(endpoint: Any) -> None:
     document = fetch(endpoint)
-    assert document["info"]["description"].startswith(
-        "API specification for the Azure Machine Learning service"
-    )
+    assert document["info"]["description"].startswith("API specification for the Azure Machine Learning service")
     assert document["securityDefinitions"]["Bearer"] == {
         "type": "apiKey",
         "name": "Authorization",
@@ -110,9 +108,7 @@ def test_data_output_schema_describes_the_double_encoded_body(data_endpoint: Any
     document = fetch(data_endpoint)
     output = document["definitions"]["ServiceOutput"]
     assert output["type"] == "string"
-    response = httpx.post(
-        data_endpoint.scoring_uri, json={"data": [dict(SAMPLE_ROWS[0])]}, headers=auth()
-    ).json()
+    response = httpx.post(data_endpoint.scoring_uri, json={"data": [dict(SAMPLE_ROWS[0])]}, headers=auth()).json()
     jsonschema.validate(response, _schema(document, "ServiceOutput"))
     jsonschema.validate(json.loads(response), output["x-bankscore-encoded"])
     assert output["x-bankscore-classes"] == ["no", "yes"]

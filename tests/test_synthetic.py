@@ -20,8 +20,7 @@ from bankscore.schema import CATEGORY_LEVELS, CLASSES, COLUMN_NAMES, COLUMN_TYPE
 from bankscore.synthetic import generate
 
 REAL_DATA = Path(
-    os.environ.get("BANKSCORE_REAL_DATA")
-    or Path(__file__).resolve().parents[2] / "shared/data/bankmarketing_train.csv"
+    os.environ.get("BANKSCORE_REAL_DATA") or Path(__file__).resolve().parents[2] / "shared/data/bankmarketing_train.csv"
 )
 needs_real_data = pytest.mark.skipif(
     not REAL_DATA.is_file(), reason=f"no real Bank Marketing file at {REAL_DATA} (set BANKSCORE_REAL_DATA)"

@@ -60,9 +60,7 @@ def test_training_is_deterministic_and_model_roundtrips(tmp_path: Path) -> None:
     np.testing.assert_array_equal(a.model.predict_proba(rows), load_model(tmp_path / "a").predict_proba(rows))
 
 
-@pytest.mark.parametrize(
-    "candidate", ["LightGBM", "LogisticRegression", "VotingEnsemble", "LightGBM (extra trees)"]
-)
+@pytest.mark.parametrize("candidate", ["LightGBM", "LogisticRegression", "VotingEnsemble", "LightGBM (extra trees)"])
 def test_each_candidate_learns_and_survives_a_roundtrip(tmp_path: Path, candidate: str) -> None:
     frame = generate(3_000, seed=2)
     result = train(frame, folds=2, candidates=[candidate])
@@ -70,9 +68,7 @@ def test_each_candidate_learns_and_survives_a_roundtrip(tmp_path: Path, candidat
     assert result.winner.auc_weighted > 0.75, "far better than chance on learnable data"
     result.save(tmp_path / "m")
     rows = generate(300, seed=4, label=False)
-    np.testing.assert_allclose(
-        load_model(tmp_path / "m").predict_proba(rows), result.model.predict_proba(rows)
-    )
+    np.testing.assert_allclose(load_model(tmp_path / "m").predict_proba(rows), result.model.predict_proba(rows))
 
 
 def test_saving_over_an_existing_model_replaces_it_whole(tmp_path: Path) -> None:
@@ -157,9 +153,7 @@ def test_load_model_errors_are_clear(tmp_path: Path, model_dir: Path) -> None:
         load_model(damaged)
 
 
-def test_default_model_is_trained_once_then_served_from_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_default_model_is_trained_once_then_served_from_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(runner.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(runner, "SYNTHETIC_ROWS", 2_000)
     said: list[str] = []

@@ -90,11 +90,15 @@ class ScoringApp:
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             headers[name] = value
-        request_id = str(uuid.uuid4())
-        client_id_raw = headers.get(b"x-ms-client-request-id")
+        # As Microsoft's server: x-request-id is the caller's or new; x-ms-request-id and
+        # x-ms-client-request-id carry the caller's client id when it sent one.
+        too_long = next((n for n in REQUEST_ID_HEADERS if len(headers.get(n, b"")) > MAX_REQUEST_ID_LENGTH), None)
+        given = None if too_long else headers.get(b"x-request-id")
+        request_id = given.decode("latin-1") if given else str(uuid.uuid4())
+        client_id = None if too_long else headers.get(b"x-ms-client-request-id") or headers.get(b"x-ms-request-id")
         exchange = _Exchange(
             request_id=request_id,
-            client_request_id=client_id_raw.decode("latin-1") if client_id_raw else request_id,
+            client_request_id=client_id.decode("latin-1") if client_id else request_id,
             started=time.perf_counter(),
         )
         status = 500
@@ -105,18 +109,14 @@ class ScoringApp:
         except Exception:
             error_logger.exception("unhandled error in request %s", request_id)
             status = 500
-            await self._json(
-                send, exchange, 500, {"message": f"Internal server error (request id {request_id})"}
-            )
+            await self._json(send, exchange, 500, {"message": f"Internal server error (request id {request_id})"})
         self._log(scope, exchange, status)
 
     async def _route(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes], exchange: _Exchange
     ) -> int:
         for name in REQUEST_ID_HEADERS:
-            value = headers.get(name)
-            if value is not None and len(value) > MAX_REQUEST_ID_LENGTH:
-                exchange.client_request_id = exchange.request_id
+            if len(headers.get(name, b"")) > MAX_REQUEST_ID_LENGTH:
                 return await self._json(
                     send,
                     exchange,
@@ -137,9 +137,7 @@ class ScoringApp:
             return await self._score(receive, send, headers, exchange)
         if path == "/":
             if method not in ("GET", "HEAD"):
-                return await self._json(
-                    send, exchange, 405, {"message": "Use GET /"}, [(b"allow", b"GET, HEAD")]
-                )
+                return await self._json(send, exchange, 405, {"message": "Use GET /"}, [(b"allow", b"GET, HEAD")])
             return await self._send(send, exchange, 200, b"Healthy", b"text/plain; charset=utf-8")
         if path == "/swagger.json":
             if method not in ("GET", "HEAD"):
@@ -164,9 +162,7 @@ class ScoringApp:
 
     # ------------------------------------------------------------------------------ scoring
 
-    async def _score(
-        self, receive: Receive, send: Send, headers: dict[bytes, bytes], exchange: _Exchange
-    ) -> int:
+    async def _score(self, receive: Receive, send: Send, headers: dict[bytes, bytes], exchange: _Exchange) -> int:
         if self.keys is not None:
             verdict = self.keys.check(headers.get(b"authorization"))
             if verdict is Verdict.MALFORMED:
@@ -177,9 +173,7 @@ class ScoringApp:
                     if verdict is Verdict.MISSING
                     else "Invalid key: the Bearer key matches neither of this service's keys"
                 )
-                return await self._json(
-                    send, exchange, 401, {"message": message}, [(b"www-authenticate", b"Bearer")]
-                )
+                return await self._json(send, exchange, 401, {"message": message}, [(b"www-authenticate", b"Bearer")])
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if content_type != b"application/json":
             shown = content_type.decode("latin-1") or "none"
@@ -207,8 +201,8 @@ class ScoringApp:
             else:
                 status, payload = self._run(body, exchange)
         except ClientError as error:
-            exchange.exec_ms = (time.perf_counter() - started) * 1000
             if isinstance(error, RowError) and self.contract == "data":
+                exchange.exec_ms = (time.perf_counter() - started) * 1000
                 # Gen-A services catch the exception inside run() and answer 200 with the message.
                 exchange.function_failed = False
                 inner = orjson.dumps({"error": error.message}).decode()
@@ -292,13 +286,13 @@ class ScoringApp:
         content_type: bytes,
         extra: list[tuple[bytes, bytes]] | None = None,
     ) -> int:
-        request_id = exchange.request_id.encode()
+        client_id = exchange.client_request_id.encode("latin-1")
         headers = [
             (b"content-type", content_type),
             (b"content-length", str(len(body)).encode()),
-            (b"x-ms-request-id", request_id),
-            (b"x-request-id", request_id),
-            (b"x-ms-client-request-id", exchange.client_request_id.encode("latin-1")),
+            (b"x-request-id", exchange.request_id.encode("latin-1")),
+            (b"x-ms-request-id", client_id),
+            (b"x-ms-client-request-id", client_id),
             (b"x-ms-server-version", SERVER_VERSION.encode()),
         ]
         if exchange.function_failed is not None:

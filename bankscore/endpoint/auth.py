@@ -14,17 +14,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Final
 
-KEY_ENV: Final = "BANKSCORE_KEY"
-SECONDARY_KEY_ENV: Final = "BANKSCORE_SECONDARY_KEY"
+from ..credentials import KEY_ENV, SECONDARY_KEY_ENV, KeySourceError, read_key_file
 
 # The ACI front end's exact words for a header without the Bearer scheme.
 MALFORMED_MESSAGE: Final = (
     'Authorization header is malformed. Header should be in the form: "Authorization: Bearer <token>"'
 )
-
-
-class KeySourceError(ValueError):
-    """A key source that can't be used (unreadable file, empty key)."""
 
 
 class Verdict(Enum):
@@ -58,20 +53,6 @@ class KeyRing:
 
     def __repr__(self) -> str:
         return f"KeyRing(primary=<redacted>, secondary={'<redacted>' if self.secondary else None})"
-
-
-def read_key_file(path: str | Path) -> tuple[str, str | None]:
-    """A key file: the primary key on its first non-empty line, optionally the secondary on the next."""
-    path = Path(path)
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except OSError as exc:
-        raise KeySourceError(f"can't read key file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise KeySourceError(f"key file {path} is not UTF-8 text") from None
-    if not lines or len(lines) > 2:
-        raise KeySourceError(f"key file {path} must hold one or two keys, one per line (found {len(lines)})")
-    return lines[0], (lines[1] if len(lines) > 1 else None)
 
 
 def resolve_keys(key_file: str | Path | None = None, *, environ: dict[str, str] | None = None) -> KeyRing:

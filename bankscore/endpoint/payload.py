@@ -65,9 +65,7 @@ def parse_body(body: bytes, contract: Contract, schema: InputSchema) -> ScoreReq
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ClientError(
-            400, f"The request body is not valid JSON ({exc}); {_ENVELOPE_HINT[contract]}"
-        ) from None
+        raise ClientError(400, f"The request body is not valid JSON ({exc}); {_ENVELOPE_HINT[contract]}") from None
     if not isinstance(document, dict):
         raise ClientError(
             400,

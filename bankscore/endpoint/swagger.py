@@ -159,9 +159,7 @@ def swagger_v2(model: Model, contract: Contract, title: str = "bankscore-local")
             "/": {
                 "get": {
                     "operationId": "ServiceHealthCheck",
-                    "description": (
-                        "Simple health check endpoint to ensure the service is up at any given point."
-                    ),
+                    "description": ("Simple health check endpoint to ensure the service is up at any given point."),
                     "responses": {
                         "200": {
                             "description": "The service is up; the body is the text 'Healthy'.",
@@ -182,9 +180,7 @@ def swagger_v2(model: Model, contract: Contract, title: str = "bankscore-local")
                             "name": "serviceInputPayload",
                             "in": "body",
                             "required": True,
-                            "description": (
-                                "The input payload for executing the real-time machine learning service."
-                            ),
+                            "description": ("The input payload for executing the real-time machine learning service."),
                             "schema": {"$ref": "#/definitions/ServiceInput"},
                         }
                     ],
@@ -251,9 +247,7 @@ def swagger_v3(model: Model, contract: Contract, title: str = "bankscore-local")
                     }
                 else:
                     schema = {k: p[k] for k in ("type", "enum") if k in p}
-                    params.append(
-                        {k: p[k] for k in ("name", "in", "required", "description")} | {"schema": schema}
-                    )
+                    params.append({k: p[k] for k in ("name", "in", "required", "description")} | {"schema": schema})
             if params:
                 new["parameters"] = params
             responses = {}

@@ -1,0 +1,252 @@
+"""What the sync and async clients share: options, URLs, headers and the reading of answers.
+
+Only the waiting differs between the two clients (threads vs. tasks, `time.sleep` vs.
+`asyncio.sleep`); every decision — is this a result, an error, worth retrying, worth
+splitting — is made here once, from the status, headers and body of an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import orjson
+import pandas as pd
+
+from . import __version__
+from ._exceptions import (
+    APIError,
+    APIStatusError,
+    ContractError,
+    ModelError,
+    ResponseDecodeError,
+    status_error_class,
+)
+from .contract import Contract, parse_swagger
+from .decoding import DecodeFailure, as_api_error, decode
+from .encoding import Batch, Method
+from .retry import RetryPolicy
+from .validation import Table
+
+logger = logging.getLogger("bankscore")
+
+ENDPOINT_ENV: Final = "BANKSCORE_ENDPOINT"
+USER_AGENT: Final = f"bankscore/{__version__}"
+Progress = Callable[[int, int], None]
+Verify = bool | str | ssl.SSLContext
+SwaggerSource = str | Path | Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    endpoint: str
+    timeout: float = 60.0
+    max_retries: int = 4
+    deadline: float | None = 300.0
+    batch_rows: int = 1_000
+    max_batch_bytes: int = 4 * 1024 * 1024
+    concurrency: int = 4
+    model_deployment: str | None = None
+    verify: Verify = True
+    headers: Mapping[str, str] = field(default_factory=dict)
+    retry_policy: RetryPolicy | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_rows < 1:
+            raise ValueError("batch_rows must be >= 1")
+        if self.max_batch_bytes < 1024:
+            raise ValueError("max_batch_bytes must be at least 1024")
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be > 0")
+
+    def policy(self) -> RetryPolicy:
+        if self.retry_policy is not None:
+            return self.retry_policy
+        return RetryPolicy(max_retries=self.max_retries, deadline=self.deadline)
+
+    def httpx_kwargs(self) -> dict[str, Any]:
+        return {
+            "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+            "limits": httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
+            "verify": self.verify,
+            "headers": {"user-agent": USER_AGENT, **self.headers},
+            "follow_redirects": False,
+        }
+
+    def changed(self, **changes: Any) -> ClientOptions:
+        return replace(self, **changes)
+
+
+def scoring_uri(endpoint: str | None) -> str:
+    """The scoring URI; a base URL gets `/score` appended, as every Azure scoring route ends so."""
+    endpoint = endpoint or os.environ.get(ENDPOINT_ENV)
+    if not endpoint:
+        raise ContractError(f"no endpoint given: pass the scoring URI (…/score) or set {ENDPOINT_ENV}")
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ContractError(f"{endpoint!r} is not an http(s) URL; pass the scoring URI, e.g. http://host/score")
+    path = parts.path.rstrip("/")
+    if not path.endswith("/score"):
+        path += "/score"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def swagger_uri(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    base = parts.path[: -len("/score")] if parts.path.endswith("/score") else parts.path.rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, base + "/swagger.json", "", ""))
+
+
+def health_uri(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    base = parts.path[: -len("/score")] if parts.path.endswith("/score") else parts.path.rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, base + "/", "", ""))
+
+
+def swagger_from_response(url: str, response: httpx.Response) -> Contract:
+    if response.status_code != 200:
+        raise ContractError(
+            f"GET {url} answered HTTP {response.status_code}: {_preview(response.content)}; "
+            "pass swagger=PATH to a saved swagger.json"
+        )
+    try:
+        document = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise ContractError(f"GET {url} did not answer JSON: {_preview(response.content)}") from None
+    return parse_swagger(document)
+
+
+def swagger_fetch_error(url: str, exc: httpx.HTTPError) -> ContractError:
+    return ContractError(
+        f"can't fetch the swagger from {url}: {type(exc).__name__}: {exc or 'no answer'}; "
+        "check the endpoint, or pass swagger=PATH to a saved swagger.json"
+    )
+
+
+def request_headers(authorization: str | None, model_deployment: str | None) -> tuple[dict[str, str], str]:
+    client_request_id = str(uuid.uuid4())
+    headers = {"content-type": "application/json", "x-ms-client-request-id": client_request_id}
+    if authorization:
+        headers["authorization"] = authorization
+    if model_deployment:
+        headers["azureml-model-deployment"] = model_deployment
+    return headers, client_request_id
+
+
+@dataclass
+class Outcome:
+    """How one answer reads: results, or an error and whether trying again could help."""
+
+    results: list[Any] | None = None
+    error: APIError | None = None
+    retryable: bool = False
+    retry_after: str | None = None
+    split: bool = False
+    unauthorized: bool = False
+
+
+def interpret(response: httpx.Response, batch: Batch, client_request_id: str, policy: RetryPolicy) -> Outcome:
+    status = response.status_code
+    context: dict[str, Any] = {
+        "status_code": status,
+        "request_id": response.headers.get("x-ms-request-id") or response.headers.get("x-request-id"),
+        "client_request_id": client_request_id,
+        "rows": (batch.start, batch.stop),
+    }
+    body = response.content
+    if status == 200:
+        try:
+            return Outcome(results=decode(body, batch.size))
+        except DecodeFailure as failure:
+            error = as_api_error(failure, body=_preview(body), **context)
+            # A 200 whose body isn't JSON at all was most likely cut off on the way: worth another try.
+            truncated = isinstance(error, ResponseDecodeError) and "not JSON" in str(failure)
+            return Outcome(error=error, retryable=truncated)
+    message = _error_message(body)
+    if status == 424 or (status >= 500 and response.headers.get("x-ms-run-function-failed", "").lower() == "true"):
+        return Outcome(error=ModelError(f"the model failed: {message}", body=message, **context))
+    error_class = status_error_class(status)
+    status_error: APIStatusError = error_class(message, body=message, **context)
+    return Outcome(
+        error=status_error,
+        retryable=policy.retryable_status(status),
+        retry_after=response.headers.get("retry-after"),
+        split=status == 413 and batch.size > 1,
+        unauthorized=status == 401,
+    )
+
+
+def _error_message(body: bytes) -> str:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _preview(body) if body else "(empty body)"
+    if isinstance(document, str):
+        try:
+            document = orjson.loads(document)
+        except orjson.JSONDecodeError:
+            return str(document)
+    if isinstance(document, dict):
+        for key in ("message", "error", "detail", "title"):
+            if key in document:
+                value = document[key]
+                return value if isinstance(value, str) else orjson.dumps(value).decode()
+    return _preview(body)
+
+
+def _preview(body: bytes, limit: int = 200) -> str:
+    text = " ".join(body[:limit].decode("utf-8", "replace").split())
+    return text + ("…" if len(body) > limit else "")
+
+
+def log_retry(batch: Batch, attempt: int, error: APIError, wait: float) -> None:
+    logger.info(
+        "rows %d-%d: attempt %d failed (%s); retrying in %.2f s",
+        batch.start,
+        batch.stop - 1,
+        attempt,
+        _short(error),
+        wait,
+    )
+
+
+def _short(error: APIError) -> str:
+    if error.status_code is not None:
+        return f"HTTP {error.status_code}"
+    return type(error).__name__
+
+
+def class_names(contract: Contract, width: int) -> list[str]:
+    declared = contract.class_names()
+    if declared and len(declared) == width:
+        return list(declared)
+    return [f"class_{i}" for i in range(width)]
+
+
+def to_series(table: Table, results: list[Any]) -> pd.Series[Any]:
+    return pd.Series(results, index=table.index, name="prediction")
+
+
+def to_frame(table: Table, results: list[Any], contract: Contract) -> pd.DataFrame:
+    width = len(results[0]) if results and isinstance(results[0], list) else 0
+    if not width:
+        raise ResponseDecodeError(
+            "the endpoint answered predict_proba with labels, not per-class probabilities; "
+            "does this service support predict_proba?"
+        )
+    return pd.DataFrame(results, index=table.index, columns=class_names(contract, width), dtype="float64")
+
+
+def check_method(contract: Contract, method: Method) -> None:
+    if method == "predict_proba" and not contract.supports_proba:
+        raise ContractError(f"this endpoint's contract ({contract.envelope}) has no predict_proba method; use predict")

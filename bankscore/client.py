@@ -1,0 +1,410 @@
+"""ScoringClient and AsyncScoringClient: validated, batched, concurrent, retried scoring calls.
+
+The data path reads in order: contract → validate → encode → batch → send → retry → decode.
+Both clients make the same decisions (in `_base_client`); they differ only in how they wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+import pandas as pd
+from pydantic import BaseModel
+
+from ._base_client import (
+    ClientOptions,
+    Outcome,
+    Progress,
+    SwaggerSource,
+    check_method,
+    health_uri,
+    interpret,
+    log_retry,
+    request_headers,
+    scoring_uri,
+    swagger_fetch_error,
+    swagger_from_response,
+    swagger_uri,
+    to_frame,
+    to_series,
+)
+from ._exceptions import APIConnectionError, APIError, APITimeoutError, ContractError
+from .contract import Contract, load_swagger_file, parse_swagger
+from .credentials import KeyCredential
+from .encoding import Batch, Method, encode_batch, plan_batches
+from .rowmodel import build_row_model
+from .validation import ExtraColumns, Rows, Table, to_table
+
+
+class _ClientBase:
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        key: str | None = None,
+        secondary_key: str | None = None,
+        key_file: str | Path | None = None,
+        swagger: SwaggerSource = None,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        deadline: float | None = 300.0,
+        batch_rows: int = 1_000,
+        max_batch_bytes: int = 4 * 1024 * 1024,
+        concurrency: int = 4,
+        model_deployment: str | None = None,
+        verify: bool | str = True,
+        headers: dict[str, str] | None = None,
+        _options: ClientOptions | None = None,
+        _credential: KeyCredential | None = None,
+        _contract: Contract | None = None,
+    ) -> None:
+        self._options = _options or ClientOptions(
+            endpoint=scoring_uri(endpoint),
+            timeout=timeout,
+            max_retries=max_retries,
+            deadline=deadline,
+            batch_rows=batch_rows,
+            max_batch_bytes=max_batch_bytes,
+            concurrency=concurrency,
+            model_deployment=model_deployment,
+            verify=verify,
+            headers=dict(headers or {}),
+        )
+        self._credential = _credential or KeyCredential.resolve(key, secondary_key, key_file)
+        self._swagger = swagger
+        self._contract = _contract
+        self._row_model: type[BaseModel] | None = None
+        self._policy = self._options.policy()
+
+    @property
+    def endpoint(self) -> str:
+        return self._options.endpoint
+
+    @property
+    def options(self) -> ClientOptions:
+        return self._options
+
+    def _contract_from_source(self) -> Contract | None:
+        """The contract when it needs no network: a dict or a file; None means fetch it."""
+        source = self._swagger
+        if isinstance(source, dict):
+            return parse_swagger(source)
+        if isinstance(source, Path) or (isinstance(source, str) and not source.startswith(("http://", "https://"))):
+            return parse_swagger(load_swagger_file(source))
+        return None
+
+    def _swagger_url(self) -> str:
+        source = self._swagger
+        return source if isinstance(source, str) else swagger_uri(self.endpoint)
+
+    def _table(self, rows: Rows, extra_columns: ExtraColumns, contract: Contract) -> Table:
+        return to_table(rows, contract, extra_columns=extra_columns)
+
+    def _copy_kwargs(self, **changes: Any) -> dict[str, Any]:
+        return {
+            "_options": self._options.changed(**changes),
+            "_credential": self._credential,
+            "_contract": self._contract,
+            "swagger": self._swagger,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint={self.endpoint!r}, credential={self._credential!r})"
+
+
+class ScoringClient(_ClientBase):
+    """Score rows against an Azure ML endpoint (or the embedded one) from synchronous code.
+
+    >>> with ScoringClient("http://127.0.0.1:5001/score") as client:   # doctest: +SKIP
+    ...     labels = client.predict(frame)
+    """
+
+    def __init__(self, endpoint: str | None = None, **kwargs: Any) -> None:
+        super().__init__(endpoint, **kwargs)
+        self._http = httpx.Client(**self._options.httpx_kwargs())
+
+    # -------------------------------------------------------------------------------- contract
+
+    @property
+    def contract(self) -> Contract:
+        if self._contract is None:
+            self._contract = self._contract_from_source() or self._fetch_contract()
+        return self._contract
+
+    def _fetch_contract(self) -> Contract:
+        url = self._swagger_url()
+        try:
+            response = self._http.get(url)
+            if response.status_code == 401 and self._credential.has_key:
+                response = self._http.get(url, headers={"authorization": self._credential.authorization() or ""})
+        except httpx.HTTPError as exc:
+            raise swagger_fetch_error(url, exc) from None
+        return swagger_from_response(url, response)
+
+    @property
+    def row_model(self) -> type[BaseModel]:
+        if self._row_model is None:
+            self._row_model = build_row_model(self.contract)
+        return self._row_model
+
+    def health(self) -> bool:
+        """True when `GET /` answers 200 (Azure's health route)."""
+        try:
+            return self._http.get(health_uri(self.endpoint)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    # -------------------------------------------------------------------------------- scoring
+
+    def predict(
+        self, rows: Rows, *, extra_columns: ExtraColumns = "error", progress: Progress | None = None
+    ) -> pd.Series[Any]:
+        """One label per row, aligned to a DataFrame's index."""
+        table = self._table(rows, extra_columns, self.contract)
+        return to_series(table, self._score(table, "predict", progress))
+
+    def predict_proba(
+        self, rows: Rows, *, extra_columns: ExtraColumns = "error", progress: Progress | None = None
+    ) -> pd.DataFrame:
+        """One probability column per class, aligned to a DataFrame's index."""
+        contract = self.contract
+        check_method(contract, "predict_proba")
+        table = self._table(rows, extra_columns, contract)
+        return to_frame(table, self._score(table, "predict_proba", progress), contract)
+
+    def score_table(self, table: Table, method: Method = "predict", progress: Progress | None = None) -> list[Any]:
+        """Score an already validated Table (as `bankscore.validation.to_table` makes); results in row order."""
+        check_method(self.contract, method)
+        return self._score(table, method, progress)
+
+    def _score(self, table: Table, method: Method, progress: Progress | None) -> list[Any]:
+        batches = list(
+            plan_batches(
+                table,
+                self.contract,
+                batch_rows=self._options.batch_rows,
+                max_batch_bytes=self._options.max_batch_bytes,
+            )
+        )
+        done = 0
+
+        def run(batch: Batch) -> list[Any]:
+            nonlocal done
+            results = self._send_batch(table, batch, method)
+            if progress is not None:
+                done += batch.size  # read-modify-write under the GIL; progress is advisory
+                progress(done, table.n_rows)
+            return results
+
+        if len(batches) == 1 or self._options.concurrency == 1:
+            parts: Iterator[list[Any]] = map(run, batches)
+            return [r for part in parts for r in part]
+        with ThreadPoolExecutor(self._options.concurrency, thread_name_prefix="bankscore") as pool:
+            return [r for part in pool.map(run, batches) for r in part]
+
+    def _send_batch(self, table: Table, batch: Batch, method: Method) -> list[Any]:
+        results: list[Any] = []
+        for part, body in encode_batch(table, self.contract, batch, method, self._options.max_batch_bytes):
+            results.extend(self._send(table, part, body, method))
+        return results
+
+    def _send(self, table: Table, batch: Batch, body: bytes, method: Method) -> list[Any]:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            authorization = self._credential.authorization()
+            headers, client_request_id = request_headers(authorization, self._options.model_deployment)
+            try:
+                response = self._http.post(self.endpoint, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                outcome = _transport_outcome(exc, batch, client_request_id)
+            else:
+                outcome = interpret(response, batch, client_request_id, self._policy)
+            if outcome.results is not None:
+                return outcome.results
+            assert outcome.error is not None
+            if outcome.split:
+                first, second = batch.halves()
+                return self._send_batch(table, first, method) + self._send_batch(table, second, method)
+            if outcome.unauthorized and self._credential.rotate(authorization):
+                continue
+            if not outcome.retryable:
+                raise outcome.error
+            wait = self._policy.next_delay(attempt, started, outcome.retry_after)
+            if wait is None:
+                raise _gave_up(outcome.error, attempt)
+            log_retry(batch, attempt, outcome.error, wait)
+            time.sleep(wait)
+
+    # -------------------------------------------------------------------------------- lifecycle
+
+    def with_options(self, **changes: Any) -> ScoringClient:
+        """A copy with some options changed (timeout, concurrency, batch_rows, ...), sharing key and contract."""
+        return ScoringClient(**self._copy_kwargs(**changes))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncScoringClient(_ClientBase):
+    """The same client for asyncio code; the contract is fetched on first use or in `async with`."""
+
+    def __init__(self, endpoint: str | None = None, **kwargs: Any) -> None:
+        super().__init__(endpoint, **kwargs)
+        self._http = httpx.AsyncClient(**self._options.httpx_kwargs())
+        self._contract_lock = asyncio.Lock()
+
+    @property
+    def contract(self) -> Contract:
+        if self._contract is None:
+            local = self._contract_from_source()
+            if local is None:
+                raise ContractError("the contract isn't loaded yet: `await client.load_contract()` or use `async with`")
+            self._contract = local
+        return self._contract
+
+    async def load_contract(self) -> Contract:
+        async with self._contract_lock:
+            if self._contract is None:
+                self._contract = self._contract_from_source() or await self._fetch_contract()
+        return self._contract
+
+    async def _fetch_contract(self) -> Contract:
+        url = self._swagger_url()
+        try:
+            response = await self._http.get(url)
+            if response.status_code == 401 and self._credential.has_key:
+                response = await self._http.get(url, headers={"authorization": self._credential.authorization() or ""})
+        except httpx.HTTPError as exc:
+            raise swagger_fetch_error(url, exc) from None
+        return swagger_from_response(url, response)
+
+    @property
+    def row_model(self) -> type[BaseModel]:
+        if self._row_model is None:
+            self._row_model = build_row_model(self.contract)
+        return self._row_model
+
+    async def health(self) -> bool:
+        try:
+            return (await self._http.get(health_uri(self.endpoint))).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def predict(
+        self, rows: Rows, *, extra_columns: ExtraColumns = "error", progress: Progress | None = None
+    ) -> pd.Series[Any]:
+        contract = await self.load_contract()
+        table = self._table(rows, extra_columns, contract)
+        return to_series(table, await self._score(table, "predict", progress))
+
+    async def predict_proba(
+        self, rows: Rows, *, extra_columns: ExtraColumns = "error", progress: Progress | None = None
+    ) -> pd.DataFrame:
+        contract = await self.load_contract()
+        check_method(contract, "predict_proba")
+        table = self._table(rows, extra_columns, contract)
+        return to_frame(table, await self._score(table, "predict_proba", progress), contract)
+
+    async def score_table(
+        self, table: Table, method: Method = "predict", progress: Progress | None = None
+    ) -> list[Any]:
+        check_method(await self.load_contract(), method)
+        return await self._score(table, method, progress)
+
+    async def _score(self, table: Table, method: Method, progress: Progress | None) -> list[Any]:
+        contract = await self.load_contract()
+        batches = list(
+            plan_batches(
+                table, contract, batch_rows=self._options.batch_rows, max_batch_bytes=self._options.max_batch_bytes
+            )
+        )
+        limit = asyncio.Semaphore(self._options.concurrency)
+        done = 0
+
+        async def run(batch: Batch) -> list[Any]:
+            nonlocal done
+            async with limit:
+                results = await self._send_batch(table, batch, method)
+            done += batch.size
+            if progress is not None:
+                progress(done, table.n_rows)
+            return results
+
+        parts = await asyncio.gather(*(run(b) for b in batches))
+        return [r for part in parts for r in part]
+
+    async def _send_batch(self, table: Table, batch: Batch, method: Method) -> list[Any]:
+        results: list[Any] = []
+        for part, body in encode_batch(table, self.contract, batch, method, self._options.max_batch_bytes):
+            results.extend(await self._send(table, part, body, method))
+        return results
+
+    async def _send(self, table: Table, batch: Batch, body: bytes, method: Method) -> list[Any]:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            authorization = self._credential.authorization()
+            headers, client_request_id = request_headers(authorization, self._options.model_deployment)
+            try:
+                response = await self._http.post(self.endpoint, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                outcome = _transport_outcome(exc, batch, client_request_id)
+            else:
+                outcome = interpret(response, batch, client_request_id, self._policy)
+            if outcome.results is not None:
+                return outcome.results
+            assert outcome.error is not None
+            if outcome.split:
+                first, second = batch.halves()
+                return await self._send_batch(table, first, method) + await self._send_batch(table, second, method)
+            if outcome.unauthorized and self._credential.rotate(authorization):
+                continue
+            if not outcome.retryable:
+                raise outcome.error
+            wait = self._policy.next_delay(attempt, started, outcome.retry_after)
+            if wait is None:
+                raise _gave_up(outcome.error, attempt)
+            log_retry(batch, attempt, outcome.error, wait)
+            await asyncio.sleep(wait)
+
+    def with_options(self, **changes: Any) -> AsyncScoringClient:
+        return AsyncScoringClient(**self._copy_kwargs(**changes))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        await self.load_contract()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _transport_outcome(exc: httpx.HTTPError, batch: Batch, client_request_id: str) -> Outcome:
+    context: dict[str, Any] = {"client_request_id": client_request_id, "rows": (batch.start, batch.stop)}
+    if isinstance(exc, httpx.TimeoutException):
+        return Outcome(error=APITimeoutError(f"no answer in time ({type(exc).__name__})", **context), retryable=True)
+    detail = str(exc) or type(exc).__name__
+    # Everything httpx raises here is transport-level (refused, reset, truncated); none got an answer.
+    return Outcome(error=APIConnectionError(f"connection failed: {detail}", **context), retryable=True)
+
+
+def _gave_up(error: APIError, attempts: int) -> APIError:
+    error.message = f"{error.message} — gave up after {attempts} attempt{'s' if attempts > 1 else ''}"
+    return error

@@ -1,0 +1,253 @@
+"""Read an endpoint's swagger.json into the contract the client speaks.
+
+Azure generates three request envelopes (gen A `data`, gen B `Inputs`/`GlobalParameters`, MLflow
+`input_data`) and often declares output types it never returns; this module decides the envelope
+and the columns from the document, and deliberately records the declared output only as a hint:
+the decoder trusts the values it receives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from ._exceptions import ContractError
+from .schema import CLASSES, COLUMN_NAMES
+
+Envelope = Literal["data", "inputs", "mlflow"]
+ColumnType = Literal["int64", "double", "string", "boolean", "any"]
+
+ENVELOPE_NAMES: dict[Envelope, str] = {
+    "data": 'gen A: {"data": [rows]}',
+    "inputs": 'gen B: {"Inputs": {"data": [rows]}, "GlobalParameters": {...}}',
+    "mlflow": 'MLflow: {"input_data": {"columns", "data"}}',
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    required: bool = True
+    levels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What /score accepts and (as declared) returns."""
+
+    envelope: Envelope
+    columns: tuple[Column, ...]
+    supports_proba: bool
+    declared_output: str
+    classes: tuple[str, ...] | None = None
+    title: str = ""
+    score_path: str = "/score"
+    example: Any = field(default=None, compare=False)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def types(self) -> dict[str, ColumnType]:
+        return {c.name: c.type for c in self.columns}
+
+    def class_names(self) -> tuple[str, ...] | None:
+        """Classes as declared, or the Bank Marketing ones when the columns are that model's."""
+        if self.classes:
+            return self.classes
+        if self.column_names == COLUMN_NAMES:
+            return CLASSES
+        return None
+
+
+def load_swagger_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        document = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ContractError(f"swagger file {path} does not exist") from None
+    except orjson.JSONDecodeError as exc:
+        raise ContractError(f"swagger file {path} is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ContractError(f"swagger file {path} holds {type(document).__name__}, not a swagger object")
+    return document
+
+
+def parse_swagger(document: Mapping[str, Any]) -> Contract:
+    """Swagger 2.0 or OpenAPI 3.x → Contract; ContractError says what's missing."""
+    if not isinstance(document, Mapping) or not ("swagger" in document or "openapi" in document):
+        raise ContractError("this is not a swagger/OpenAPI document (no 'swagger' or 'openapi' key)")
+    path, operation = _score_operation(document)
+    body = _request_schema(document, operation)
+    if body is None:
+        raise ContractError(f"POST {path} in the swagger declares no JSON request body")
+    props = _resolve(document, body).get("properties", {})
+    output = _response_schema(document, operation)
+    title = str(document.get("info", {}).get("title", ""))
+    example = _resolve(document, body).get("example")
+    if "Inputs" in props:
+        inputs = _resolve(document, props["Inputs"])
+        data = _resolve(document, inputs.get("properties", {}).get("data", {}))
+        columns = _columns(document, data.get("items", {}))
+        envelope: Envelope = "inputs"
+        supports_proba = True
+    elif "data" in props:
+        data = _resolve(document, props["data"])
+        columns = _columns(document, data.get("items", {}))
+        envelope = "data"
+        supports_proba = "method" in props
+    elif "input_data" in props:
+        columns = _mlflow_columns(document, _resolve(document, props["input_data"]), example)
+        envelope = "mlflow"
+        supports_proba = False
+    else:
+        found = ", ".join(sorted(props)) or "no properties"
+        raise ContractError(
+            f"POST {path} takes an envelope bankscore doesn't know (found {found}); "
+            "expected 'data', 'Inputs' or 'input_data'"
+        )
+    return Contract(
+        envelope=envelope,
+        columns=columns,
+        supports_proba=supports_proba,
+        declared_output=_describe_output(document, output),
+        classes=_declared_classes(document, output),
+        title=title,
+        score_path=path,
+        example=example,
+    )
+
+
+def _score_operation(document: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    paths = document.get("paths") or {}
+    for path, item in paths.items():
+        if str(path).rstrip("/").endswith("/score") and isinstance(item, Mapping) and "post" in item:
+            return str(path), item["post"]
+    shown = ", ".join(paths) or "none"
+    raise ContractError(f"the swagger has no POST /score operation (paths: {shown}); is it a scoring service's?")
+
+
+def _request_schema(document: Mapping[str, Any], operation: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "body":
+            schema: Mapping[str, Any] = parameter.get("schema", {})
+            return schema
+    content = _resolve(document, operation.get("requestBody", {})).get("content", {})
+    for media, spec in content.items():
+        if "json" in media:
+            found: Mapping[str, Any] = spec.get("schema", {})
+            return found
+    return None
+
+
+def _response_schema(document: Mapping[str, Any], operation: Mapping[str, Any]) -> Mapping[str, Any]:
+    response = _resolve(document, operation.get("responses", {}).get("200", {}))
+    if "schema" in response:
+        return _resolve(document, response["schema"])
+    for media, spec in response.get("content", {}).items():
+        if "json" in media:
+            return _resolve(document, spec.get("schema", {}))
+    return {}
+
+
+def _resolve(document: Mapping[str, Any], node: Any) -> Mapping[str, Any]:
+    seen = 0
+    while isinstance(node, Mapping) and "$ref" in node:
+        ref = str(node["$ref"])
+        if not ref.startswith("#/"):
+            raise ContractError(f"the swagger refers to an external document ({ref}); bankscore reads one file")
+        target: Any = document
+        for part in ref[2:].split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(target, Mapping) or part not in target:
+                raise ContractError(f"the swagger's reference {ref} points nowhere")
+            target = target[part]
+        node = target
+        seen += 1
+        if seen > 32:
+            raise ContractError(f"the swagger's reference {ref} loops")
+    return node if isinstance(node, Mapping) else {}
+
+
+def _column_type(spec: Mapping[str, Any]) -> ColumnType:
+    kind = spec.get("type")
+    if isinstance(kind, list):  # OpenAPI 3.1: ["integer", "null"]
+        kind = next((k for k in kind if k != "null"), None)
+    if kind == "integer":
+        return "int64"
+    if kind == "number":
+        return "double"
+    if kind == "string":
+        return "string"
+    if kind == "boolean":
+        return "boolean"
+    return "any"
+
+
+def _columns(document: Mapping[str, Any], items: Any) -> tuple[Column, ...]:
+    items = _resolve(document, items)
+    properties = items.get("properties", {})
+    required = items.get("required")
+    out = []
+    for name, spec in properties.items():
+        spec = _resolve(document, spec)
+        nullable = bool(spec.get("nullable") or spec.get("x-nullable"))
+        # Some deployed swaggers omit `required`; a column the model reads is required all the same.
+        is_required = (name in required if isinstance(required, list) else True) and not nullable
+        levels = tuple(str(v) for v in spec.get("x-bankscore-levels", spec.get("enum", ())))
+        out.append(Column(str(name), _column_type(spec), is_required, levels))
+    if not out:
+        raise ContractError("the swagger declares no input columns for /score")
+    return tuple(out)
+
+
+def _mlflow_columns(document: Mapping[str, Any], spec: Mapping[str, Any], example: Any) -> tuple[Column, ...]:
+    """MLflow swaggers carry the column names in their example; types come from the example values."""
+    sample = example.get("input_data") if isinstance(example, Mapping) else None
+    if not isinstance(sample, Mapping) or not sample.get("columns"):
+        raise ContractError("the MLflow swagger has no example naming its columns; pass swagger=dict(...) that does")
+    rows = sample.get("data") or [[None] * len(sample["columns"])]
+    columns = []
+    for i, name in enumerate(sample["columns"]):
+        value = rows[0][i] if i < len(rows[0]) else None
+        kind: ColumnType
+        if isinstance(value, bool):
+            kind = "boolean"
+        elif isinstance(value, int):
+            kind = "int64"
+        elif isinstance(value, float):
+            kind = "double"
+        elif isinstance(value, str):
+            kind = "string"
+        else:
+            kind = "any"
+        columns.append(Column(str(name), kind))
+    return tuple(columns)
+
+
+def _describe_output(document: Mapping[str, Any], output: Mapping[str, Any]) -> str:
+    kind = output.get("type", "unspecified")
+    if kind == "object":
+        props = output.get("properties", {})
+        inner = ", ".join(f"{k}: {_describe_output(document, _resolve(document, v))}" for k, v in props.items())
+        return f"object {{{inner}}}"
+    if kind == "array":
+        items = _resolve(document, output.get("items", {}))
+        item_kind = items.get("type", "any")
+        fmt = items.get("format")
+        return f"array of {item_kind}{f'/{fmt}' if fmt else ''}"
+    return str(kind)
+
+
+def _declared_classes(document: Mapping[str, Any], output: Mapping[str, Any]) -> tuple[str, ...] | None:
+    classes = output.get("x-bankscore-classes")
+    if classes is None:
+        results = _resolve(document, output.get("properties", {}).get("Results", {}))
+        classes = results.get("x-bankscore-classes")
+    return tuple(str(c) for c in classes) if classes else None
