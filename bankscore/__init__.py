@@ -1,3 +1,67 @@
-"""bankscore: consume Azure Machine Learning scoring endpoints (Bank Marketing model)."""
+"""bankscore: consume Azure Machine Learning scoring endpoints (Bank Marketing model) the typed way."""
 
 __version__ = "0.1.0"
+
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BankscoreError,
+    ContractError,
+    InputValidationError,
+    InternalServerError,
+    ModelError,
+    ModelLoadError,
+    NotFoundError,
+    PermissionDeniedError,
+    Problem,
+    RateLimitError,
+    RequestTimeoutError,
+    RequestTooLargeError,
+    ResponseDecodeError,
+    ServiceUnavailableError,
+    TrainingDataError,
+    UnprocessableEntityError,
+    UnsupportedMediaTypeError,
+)
+from .client import AsyncScoringClient, ScoringClient
+from .contract import Column, Contract, parse_swagger
+from .credentials import KeyCredential
+from .retry import RetryPolicy
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncScoringClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "BankscoreError",
+    "Column",
+    "Contract",
+    "ContractError",
+    "InputValidationError",
+    "InternalServerError",
+    "KeyCredential",
+    "ModelError",
+    "ModelLoadError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "Problem",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "RequestTooLargeError",
+    "ResponseDecodeError",
+    "RetryPolicy",
+    "ScoringClient",
+    "ServiceUnavailableError",
+    "TrainingDataError",
+    "UnprocessableEntityError",
+    "UnsupportedMediaTypeError",
+    "__version__",
+    "parse_swagger",
+]

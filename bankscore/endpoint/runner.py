@@ -185,6 +185,7 @@ class EmbeddedEndpoint:
 
     def __init__(self, config: EndpointConfig, model: Model | None = None) -> None:
         self.config = config
+        configure_access_log(config)
         self.app = config.build_app(model)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
