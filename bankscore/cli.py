@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
 import sys
+import time
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -231,6 +235,258 @@ def serve(
         run_server(config)
     except OSError as exc:
         fail(f"can't listen on {host}:{port}: {exc.strerror}")
+
+
+# ------------------------------------------------------------------------------- client commands
+
+
+class OnErrorChoice(StrEnum):
+    fail = "fail"
+    column = "column"
+
+
+EndpointOption = Annotated[
+    str | None,
+    typer.Option("--endpoint", help="Scoring URI (…/score). Default: $BANKSCORE_ENDPOINT, else the embedded endpoint."),
+]
+KeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="File with the key (line 1) and optional secondary key (line 2). "
+        "Default: $BANKSCORE_KEY / $BANKSCORE_SECONDARY_KEY.",
+    ),
+]
+SwaggerOption = Annotated[
+    str | None, typer.Option("--swagger", help="swagger.json path or URL. Default: <endpoint base>/swagger.json.")
+]
+
+
+@contextlib.contextmanager
+def _client(endpoint: str | None, key_file: Path | None, swagger: str | None, **options: Any) -> Iterator[Any]:
+    """A ScoringClient for the configured endpoint, or for the embedded one started just for this command."""
+    from .client import ScoringClient
+    from .credentials import KeySourceError
+
+    endpoint = endpoint or os.environ.get("BANKSCORE_ENDPOINT") or None
+    local = None
+    key: str | None = None
+    try:
+        if endpoint is None:
+            from .endpoint.runner import start_local_endpoint
+
+            local, key = start_local_endpoint(announce=err.print)
+            endpoint = local.scoring_uri
+            err.print(
+                f"No endpoint configured (--endpoint or BANKSCORE_ENDPOINT): using the embedded local endpoint "
+                f"at {endpoint} ({local.app.model.name}, version {local.app.model.version})."
+            )
+        try:
+            client = ScoringClient(endpoint, key=key, key_file=key_file, swagger=swagger, **options)
+        except KeySourceError as exc:
+            fail(str(exc))
+        with client:
+            yield client
+    except BankscoreError as exc:
+        from ._exceptions import APIError, InputValidationError
+
+        if isinstance(exc, InputValidationError):
+            fail(_one_line(exc))
+        fail(str(exc), EXIT_FAILURE if isinstance(exc, APIError) else EXIT_USAGE)
+    finally:
+        if local is not None:
+            local.stop()
+
+
+def _one_line(exc: Any) -> str:
+    shown = "; ".join(str(p) for p in exc.problems[:3])
+    more = f"; and {exc.total - 3} more" if exc.total > 3 else ""
+    return f"{exc.total} problem{'s' if exc.total != 1 else ''} in the input: {shown}{more}"
+
+
+@app.command()
+def score(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV, Parquet, XLSX or JSONL file of rows.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here (format by extension). Default: stdout.")
+    ] = None,
+    endpoint: EndpointOption = None,
+    key_file: KeyFileOption = None,
+    swagger: SwaggerOption = None,
+    proba: Annotated[bool, typer.Option("--proba", help="Add one probability column per class.")] = False,
+    batch_rows: Annotated[int, typer.Option(help="Rows per request.", min=1)] = 1_000,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.", min=1, max=64)] = 4,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for one answer.", min=0.1)] = 60.0,
+    on_error: Annotated[
+        OnErrorChoice, typer.Option(help="fail: stop at the first failure; column: fill an error column and go on.")
+    ] = OnErrorChoice.fail,
+) -> None:
+    """Score every row of a file; adds a prediction column (and probabilities with --proba)."""
+    from .files import FileFormatError, file_format, read_table, write_table
+
+    try:
+        if output is not None:
+            file_format(output)
+        file_format(input_path)
+    except FileFormatError as exc:
+        fail(str(exc))
+    options = {"batch_rows": batch_rows, "concurrency": concurrency, "timeout": timeout}
+    with _client(endpoint, key_file, swagger, **options) as client:
+        contract = client.contract
+        text_columns = {c.name: c.type for c in contract.columns if c.type == "string"}
+        try:
+            frame = read_table(input_path, text_columns=text_columns)
+        except FileFormatError as exc:
+            fail(str(exc))
+        scored, failed = _score_frame(client, frame, proba=proba, keep_going=on_error is OnErrorChoice.column)
+        if output is None:
+            _print_table(scored)
+        else:
+            write_table(scored, output)
+            err.print(f"Wrote {len(scored):,} rows to {output}")
+    if failed:
+        fail(f"{failed:,} of {len(scored):,} rows failed; see the error column", EXIT_FAILURE)
+
+
+def _score_frame(client: Any, frame: Any, *, proba: bool, keep_going: bool) -> tuple[Any, int]:
+    import pandas as pd
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ._exceptions import APIError, InputValidationError
+    from .validation import to_table
+
+    contract = client.contract
+    errors = pd.Series(None, index=frame.index, dtype=object)
+    try:
+        table = to_table(frame, contract, extra_columns="ignore", max_problems=len(frame) * len(contract.columns))
+    except InputValidationError as exc:
+        if not keep_going or any(p.row == "*" for p in exc.problems):
+            raise
+        for problem in exc.problems:
+            if errors[problem.row] is None:
+                errors[problem.row] = f"invalid input: {problem}"
+        table = to_table(frame[errors.isna()], contract, extra_columns="ignore")
+    if table.ignored:
+        err.print(f"Not sent (not in the contract), kept in the output: {', '.join(table.ignored)}")
+    method = "predict_proba" if proba else "predict"
+    with Progress(
+        TextColumn("Scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("score", total=table.n_rows, rate="")
+        started = time.monotonic()
+
+        def progress(done: int, total: int) -> None:
+            rate = done / max(time.monotonic() - started, 1e-9)
+            bar.update(task, completed=done, rate=f"{rate:,.0f} rows/s")
+
+        results = client.score_table(table, method, progress, on_error="return" if keep_going else "raise")
+    scored = frame.copy()
+    ok = [r for r in results if not isinstance(r, APIError)]
+    for label, result in zip(table.index, results, strict=True):
+        if isinstance(result, APIError):
+            errors[label] = f"scoring failed: {result}"
+    if proba:
+        from ._base_client import class_names
+
+        width = len(ok[0]) if ok else 2
+        names = class_names(contract, width)
+        matrix = [r if not isinstance(r, APIError) else [None] * width for r in results]
+        probabilities = pd.DataFrame(matrix, index=table.index, columns=[f"proba_{n}" for n in names], dtype=float)
+        labels = [None if row[0] is None else names[_argmax(row)] for row in matrix]
+        scored["prediction"] = pd.Series(labels, index=table.index, dtype=object)
+        for column in probabilities.columns:
+            scored[column] = probabilities[column]
+    else:
+        labels = [None if isinstance(r, APIError) else r for r in results]
+        scored["prediction"] = pd.Series(labels, index=table.index, dtype=object)
+    failed = int(errors.notna().sum())
+    if keep_going:
+        scored["error"] = errors
+    return scored, failed
+
+
+def _argmax(values: list[Any]) -> int:
+    return max(range(len(values)), key=lambda i: float(values[i]))
+
+
+def _print_table(frame: Any, limit: int = 50) -> None:
+    if not out.is_terminal:
+        sys.stdout.write(frame.to_csv(index=False))
+        return
+    table = Table()
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for row in frame.head(limit).itertuples(index=False):
+        table.add_row(*("" if v is None or v != v else str(v) for v in row))
+    out.print(table)
+    if len(frame) > limit:
+        err.print(f"… {len(frame) - limit:,} more rows; write them all with -o FILE")
+
+
+@app.command()
+def schema(endpoint: EndpointOption = None, key_file: KeyFileOption = None, swagger: SwaggerOption = None) -> None:
+    """Print the endpoint's contract: envelope, columns and types, declared output."""
+    with _client(endpoint, key_file, swagger) as client:
+        contract = client.contract
+        table = Table(title=f"{contract.title or 'endpoint'} — POST {contract.score_path}")
+        for column in ("#", "column", "type", "required", "levels seen by the model"):
+            table.add_column(column)
+        for i, c in enumerate(contract.columns, 1):
+            levels = ", ".join(c.levels[:8]) + (" …" if len(c.levels) > 8 else "")
+            table.add_row(str(i), c.name, c.type, "yes" if c.required else "no", levels)
+        out.print(table)
+        from .contract import ENVELOPE_NAMES
+
+        out.print(f"Envelope: {ENVELOPE_NAMES[contract.envelope]}")
+        out.print(f"predict_proba: {'yes' if contract.supports_proba else 'no'}; classes: {contract.class_names()}")
+        out.print(f"Declared output: {contract.declared_output} (bankscore trusts the values it receives)")
+
+
+@app.command()
+def health(endpoint: EndpointOption = None, key_file: KeyFileOption = None) -> None:
+    """Check that GET / answers 200 (exit 0) or not (exit 1)."""
+    with _client(endpoint, key_file, swagger=None) as client:
+        healthy = client.health()
+        target = client.endpoint
+    if not healthy:
+        fail(f"{target}: not healthy (GET / did not answer 200)", EXIT_FAILURE)
+    out.print(f"{target}: Healthy")
+
+
+@app.command()
+def codegen(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Python module to write.")],
+    swagger: SwaggerOption = None,
+    endpoint: EndpointOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Write a typed module (row model with aliases + a thin typed client) for the endpoint's contract."""
+    from .codegen import generate_module
+    from .contract import load_swagger_file, parse_swagger
+    from .files import atomic_path
+
+    if swagger is not None and not swagger.startswith(("http://", "https://")):
+        try:
+            contract = parse_swagger(load_swagger_file(swagger))
+        except BankscoreError as exc:
+            fail(str(exc))
+        source = generate_module(contract, endpoint=endpoint)
+    else:
+        with _client(endpoint, key_file, swagger) as client:
+            source = generate_module(client.contract, endpoint=endpoint)
+    if output.suffix != ".py":
+        fail(f"{output}: the output must be a .py file")
+    with atomic_path(output) as temporary:
+        temporary.write_text(source, encoding="utf-8")
+    out.print(f"Wrote {output}")
 
 
 def main() -> None:

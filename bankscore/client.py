@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import httpx
 import pandas as pd
@@ -40,6 +40,8 @@ from .credentials import KeyCredential
 from .encoding import Batch, Method, encode_batch, plan_batches
 from .rowmodel import build_row_model
 from .validation import ExtraColumns, Rows, Table, to_table
+
+OnError = Literal["raise", "return"]
 
 
 class _ClientBase:
@@ -178,12 +180,18 @@ class ScoringClient(_ClientBase):
         table = self._table(rows, extra_columns, contract)
         return to_frame(table, self._score(table, "predict_proba", progress), contract)
 
-    def score_table(self, table: Table, method: Method = "predict", progress: Progress | None = None) -> list[Any]:
-        """Score an already validated Table (as `bankscore.validation.to_table` makes); results in row order."""
-        check_method(self.contract, method)
-        return self._score(table, method, progress)
+    def score_table(
+        self, table: Table, method: Method = "predict", progress: Progress | None = None, *, on_error: OnError = "raise"
+    ) -> list[Any]:
+        """Score a validated Table (from `bankscore.validation.to_table`); results in row order.
 
-    def _score(self, table: Table, method: Method, progress: Progress | None) -> list[Any]:
+        With on_error="return", a batch that fails for good puts its APIError in each of its rows
+        instead of stopping the whole job.
+        """
+        check_method(self.contract, method)
+        return self._score(table, method, progress, on_error)
+
+    def _score(self, table: Table, method: Method, progress: Progress | None, on_error: OnError = "raise") -> list[Any]:
         batches = list(
             plan_batches(
                 table,
@@ -196,7 +204,12 @@ class ScoringClient(_ClientBase):
 
         def run(batch: Batch) -> list[Any]:
             nonlocal done
-            results = self._send_batch(table, batch, method)
+            try:
+                results = self._send_batch(table, batch, method)
+            except APIError as error:
+                if on_error == "raise":
+                    raise
+                results = [error] * batch.size
             if progress is not None:
                 done += batch.size  # read-modify-write under the GIL; progress is advisory
                 progress(done, table.n_rows)
@@ -320,12 +333,14 @@ class AsyncScoringClient(_ClientBase):
         return to_frame(table, await self._score(table, "predict_proba", progress), contract)
 
     async def score_table(
-        self, table: Table, method: Method = "predict", progress: Progress | None = None
+        self, table: Table, method: Method = "predict", progress: Progress | None = None, *, on_error: OnError = "raise"
     ) -> list[Any]:
         check_method(await self.load_contract(), method)
-        return await self._score(table, method, progress)
+        return await self._score(table, method, progress, on_error)
 
-    async def _score(self, table: Table, method: Method, progress: Progress | None) -> list[Any]:
+    async def _score(
+        self, table: Table, method: Method, progress: Progress | None, on_error: OnError = "raise"
+    ) -> list[Any]:
         contract = await self.load_contract()
         batches = list(
             plan_batches(
@@ -338,7 +353,12 @@ class AsyncScoringClient(_ClientBase):
         async def run(batch: Batch) -> list[Any]:
             nonlocal done
             async with limit:
-                results = await self._send_batch(table, batch, method)
+                try:
+                    results = await self._send_batch(table, batch, method)
+                except APIError as error:
+                    if on_error == "raise":
+                        raise
+                    results = [error] * batch.size
             done += batch.size
             if progress is not None:
                 progress(done, table.n_rows)

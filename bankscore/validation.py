@@ -46,7 +46,9 @@ class Table:
         return Table({k: v[start:stop] for k, v in self.columns.items()}, stop - start, self.index[start:stop])
 
 
-def to_table(rows: Rows, contract: Contract, *, extra_columns: ExtraColumns = "error") -> Table:
+def to_table(
+    rows: Rows, contract: Contract, *, extra_columns: ExtraColumns = "error", max_problems: int = MAX_PROBLEMS
+) -> Table:
     """Normalise any accepted input, then validate it; raises InputValidationError listing every problem."""
     if isinstance(rows, pd.DataFrame):
         table = _from_frame(rows, contract, extra_columns)
@@ -54,7 +56,7 @@ def to_table(rows: Rows, contract: Contract, *, extra_columns: ExtraColumns = "e
         raise TypeError(f"rows must be a DataFrame, a list of dicts or a list of row models, not {type(rows).__name__}")
     else:
         table = _from_records(list(rows), contract, extra_columns)
-    validate(table, contract)
+    validate(table, contract, max_problems=max_problems)
     return table
 
 
@@ -141,7 +143,7 @@ def _is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
 
 
-def validate(table: Table, contract: Contract) -> None:
+def validate(table: Table, contract: Contract, *, max_problems: int = MAX_PROBLEMS) -> None:
     """Type-check every column; coerces whole floats to int in int64 columns (Excel sends 45.0 for 45)."""
     problems: list[Problem] = []
     total = 0
@@ -173,7 +175,7 @@ def validate(table: Table, contract: Contract) -> None:
             if _ok(value, kind, column.required):
                 continue
             total += 1
-            if len(problems) < MAX_PROBLEMS:
+            if len(problems) < max_problems:
                 problems.append(Problem(table.index[i], column.name, value, _describe(kind, value)))
     if problems:
         raise InputValidationError(problems, total=total, hint="Fix these cells, or drop their rows, and try again.")

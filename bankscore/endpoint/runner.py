@@ -227,3 +227,12 @@ class EmbeddedEndpoint:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def start_local_endpoint(announce: Callable[[str], None] | None = None) -> tuple[EmbeddedEndpoint, str]:
+    """The endpoint tools fall back to when none is configured: default model, loopback, throwaway key."""
+    import secrets
+
+    key = secrets.token_urlsafe(32)
+    config = EndpointConfig(model_dir=default_model_dir(announce), port=0, primary_key=key, access_log=False)
+    return EmbeddedEndpoint(config).start(), key
