@@ -269,6 +269,13 @@ def _client(endpoint: str | None, key_file: Path | None, swagger: str | None, **
     from .credentials import KeySourceError
 
     endpoint = endpoint or os.environ.get("BANKSCORE_ENDPOINT") or None
+    if key_file is not None:
+        from .credentials import read_key_file
+
+        try:
+            read_key_file(key_file)
+        except KeySourceError as exc:
+            fail(str(exc))
     local = None
     key: str | None = None
     try:
@@ -330,12 +337,13 @@ def score(
         file_format(input_path)
     except FileFormatError as exc:
         fail(str(exc))
+    if not input_path.is_file():
+        fail(f"{input_path}: no such file")
     options = {"batch_rows": batch_rows, "concurrency": concurrency, "timeout": timeout}
     with _client(endpoint, key_file, swagger, **options) as client:
         contract = client.contract
-        text_columns = {c.name: c.type for c in contract.columns if c.type == "string"}
         try:
-            frame = read_table(input_path, text_columns=text_columns)
+            frame = read_table(input_path, types=contract.types)
         except FileFormatError as exc:
             fail(str(exc))
         scored, failed = _score_frame(client, frame, proba=proba, keep_going=on_error is OnErrorChoice.column)
@@ -363,7 +371,7 @@ def _score_frame(client: Any, frame: Any, *, proba: bool, keep_going: bool) -> t
         if not keep_going or any(p.row == "*" for p in exc.problems):
             raise
         for problem in exc.problems:
-            if errors[problem.row] is None:
+            if pd.isna(errors[problem.row]):
                 errors[problem.row] = f"invalid input: {problem}"
         table = to_table(frame[errors.isna()], contract, extra_columns="ignore")
     if table.ignored:

@@ -15,6 +15,7 @@ from typing import Final
 
 import orjson
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 from ._exceptions import BankscoreError
 
@@ -33,12 +34,17 @@ def file_format(path: Path) -> str:
     return fmt
 
 
-def read_table(path: Path, *, text_columns: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Read a table; `text_columns` names columns to keep as text (so '001' stays '001')."""
+def read_table(path: Path, *, types: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read a table, typed by the contract where given.
+
+    Text columns stay text (so '001' stays '001'). A number column with one bad cell would come
+    back as all text; its numbers are restored, so only the bad cell is reported later.
+    """
     fmt = file_format(path)
     if not path.is_file():
         raise FileFormatError(f"{path}: no such file")
-    dtype = dict.fromkeys(text_columns or {}, "object")
+    types = types or {}
+    dtype = {name: "object" for name, kind in types.items() if kind == "string"}
     try:
         if fmt == "csv":
             frame = pd.read_csv(path, dtype=dtype, encoding="utf-8", na_values=[""], keep_default_na=False)
@@ -58,6 +64,11 @@ def read_table(path: Path, *, text_columns: Mapping[str, str] | None = None) -> 
         raise FileFormatError(f"{path.name} can't be read as {fmt}: {_first_line(exc)}") from None
     if frame.empty:
         raise FileFormatError(f"{path.name} has no data rows")
+    for name, kind in types.items():
+        if kind in ("int64", "double") and name in frame.columns and not is_numeric_dtype(frame[name]):
+            numbers = pd.to_numeric(frame[name], errors="coerce")
+            parsed = numbers.notna()
+            frame[name] = frame[name].astype(object).where(~parsed, numbers.astype(object))
     return frame
 
 
