@@ -195,9 +195,11 @@ def _voting(members: Sequence[Fit]) -> Fit:
     return fit
 
 
+# Few, shallow trees: as accurate here as 500 slower ones (5-fold CV on the UCI file), and
+# prediction cost — what every scoring request pays — grows with the number of trees.
 _GBM = _lightgbm(
     {
-        "learning_rate": 0.05,
+        "learning_rate": 0.1,
         "num_leaves": 15,
         "min_data_in_leaf": 30,
         "feature_fraction": 0.7,
@@ -206,19 +208,19 @@ _GBM = _lightgbm(
         "lambda_l2": 2.0,
         "cat_smooth": 10,
     },
-    rounds=500,
+    rounds=200,
 )
 _GBM_EXTRA = _lightgbm(
     {
-        "learning_rate": 0.05,
-        "num_leaves": 63,
+        "learning_rate": 0.1,
+        "num_leaves": 31,
         "min_data_in_leaf": 30,
         "feature_fraction": 0.7,
         "extra_trees": True,
         "lambda_l2": 2.0,
         "cat_smooth": 10,
     },
-    rounds=500,
+    rounds=300,
 )
 
 CANDIDATES: dict[str, Fit] = {

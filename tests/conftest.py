@@ -97,3 +97,36 @@ def data_endpoint(start_endpoint: EndpointFactory) -> EmbeddedEndpoint:
 
 def auth(key: str = PRIMARY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+# ------------------------------------------------------------------ Microsoft's server as a peer
+
+
+@pytest.fixture(scope="session")
+def peer_python() -> Path:
+    """Microsoft's inference server in its own venv; built here the first time, never skipped."""
+    from tests.azureml_peer.peer import ensure_venv
+
+    return ensure_venv()
+
+
+def _serve(model_dir: Path, generation: str) -> Iterator[Any]:
+    from tests.azureml_peer.peer import AzureMLPeer
+
+    with AzureMLPeer(model_dir, generation) as peer:  # type: ignore[arg-type]
+        yield peer
+
+
+@pytest.fixture(scope="session")
+def gen_b(peer_python: Path, model_dir: Path) -> Iterator[Any]:
+    yield from _serve(model_dir, "B")
+
+
+@pytest.fixture(scope="session")
+def gen_a(peer_python: Path, model_dir: Path) -> Iterator[Any]:
+    yield from _serve(model_dir, "A")
+
+
+@pytest.fixture(scope="session")
+def gen_a_prime(peer_python: Path, model_dir: Path) -> Iterator[Any]:
+    yield from _serve(model_dir, "A'")

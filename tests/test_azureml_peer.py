@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +17,7 @@ import requests
 
 from bankscore.model import Model
 from bankscore.schema import COLUMN_NAMES, SAMPLE_ROWS
-from tests.azureml_peer.peer import FIXTURES, SERVER_VERSION, AzureMLPeer, Generation, ensure_venv
+from tests.azureml_peer.peer import FIXTURES, SERVER_VERSION, AzureMLPeer
 
 pytestmark = pytest.mark.slow
 
@@ -35,33 +33,8 @@ def _renamed(column: str) -> list[dict[str, Any]]:
     return [{(f"{k}_x" if k == column else k): v for k, v in row.items()} for row in ROWS]
 
 
-# `model_dir` and `model` are conftest's session model: the peers serve exactly what we compare to.
-
-
-@pytest.fixture(scope="session")
-def peer_python() -> Path:
-    # Built here, never skipped: the first run on a machine pays for the install.
-    return ensure_venv()
-
-
-def _serve(model_dir: Path, generation: Generation) -> Iterator[AzureMLPeer]:
-    with AzureMLPeer(model_dir, generation) as peer:
-        yield peer
-
-
-@pytest.fixture(scope="session")
-def gen_b(peer_python: Path, model_dir: Path) -> Iterator[AzureMLPeer]:
-    yield from _serve(model_dir, "B")
-
-
-@pytest.fixture(scope="session")
-def gen_a(peer_python: Path, model_dir: Path) -> Iterator[AzureMLPeer]:
-    yield from _serve(model_dir, "A")
-
-
-@pytest.fixture(scope="session")
-def gen_a_prime(peer_python: Path, model_dir: Path) -> Iterator[AzureMLPeer]:
-    yield from _serve(model_dir, "A'")
+# `model_dir` and `model` are conftest's session model, and the peers (gen_a, gen_b, gen_a_prime) are
+# conftest's session fixtures: the peers serve exactly what we compare to.
 
 
 def _frame() -> pd.DataFrame:
