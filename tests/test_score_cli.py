@@ -157,7 +157,7 @@ def test_usage_errors_exit_2(args: list[str], fragment: str) -> None:
 
 def test_non_utf8_and_empty_files(tmp_path: Path, remote: dict[str, str]) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_bytes("age,job\n".encode() + "30,ingénieur\n".encode("latin-1"))
+    bad.write_bytes(b"age,job\n" + "30,ingénieur\n".encode("latin-1"))
     result = run("score", str(bad), env=remote)
     assert result.returncode == 2 and "not UTF-8" in result.stderr
     empty = tmp_path / "empty.csv"
