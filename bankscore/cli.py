@@ -348,7 +348,7 @@ def score(
             fail(str(exc))
         scored, failed = _score_frame(client, frame, proba=proba, keep_going=on_error is OnErrorChoice.column)
         if output is None:
-            _print_table(scored)
+            _print_table(scored, contract.column_names)
         else:
             write_table(scored, output)
             err.print(f"Wrote {len(scored):,} rows to {output}")
@@ -425,15 +425,28 @@ def _argmax(values: list[Any]) -> int:
     return max(range(len(values)), key=lambda i: float(values[i]))
 
 
-def _print_table(frame: Any, limit: int = 50) -> None:
+def _cell(value: Any) -> str:
+    if value is None or value != value:
+        return ""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _print_table(frame: Any, features: tuple[str, ...], limit: int = 50) -> None:
+    """CSV when piped; on a terminal, a table narrow enough to read: ids, a few features, the results."""
     if not out.is_terminal:
         sys.stdout.write(frame.to_csv(index=False))
         return
-    table = Table()
+    shown_features = [c for c in features[:4] if c in frame.columns]
+    columns = [c for c in frame.columns if c not in features] + shown_features
+    columns = sorted(columns, key=list(frame.columns).index)
+    result_columns = [c for c in columns if c == "prediction" or c == "error" or str(c).startswith("proba_")]
+    columns = [c for c in columns if c not in result_columns] + result_columns
+    frame = frame[columns]
+    table = Table(caption=f"{len(features) - len(shown_features)} more input columns not shown; use -o FILE for all")
     for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
+        table.add_column(str(column), overflow="fold", style="bold" if column == "prediction" else None)
     for row in frame.head(limit).itertuples(index=False):
-        table.add_row(*("" if v is None or v != v else str(v) for v in row))
+        table.add_row(*(_cell(v) for v in row))
     out.print(table)
     if len(frame) > limit:
         err.print(f"… {len(frame) - limit:,} more rows; write them all with -o FILE")
