@@ -289,7 +289,9 @@ def test_async_client_retries_and_rotates_keys(start_endpoint: Any, model: Model
     rows = frame(800)
 
     async def main() -> list[str]:
-        client = AsyncScoringClient(flaky.scoring_uri, key="old", secondary_key=SECONDARY, batch_rows=80)
+        client = AsyncScoringClient(
+            flaky.scoring_uri, key="old", secondary_key=SECONDARY, batch_rows=80, max_retries=15
+        )
         try:
             return (await client.predict(rows)).tolist()
         finally:
@@ -301,3 +303,24 @@ def test_async_client_retries_and_rotates_keys(start_endpoint: Any, model: Model
 def test_public_names_are_exported() -> None:
     for name in ("ScoringClient", "AsyncScoringClient", "InputValidationError", "RateLimitError", "APIConnectionError"):
         assert hasattr(bankscore, name)
+
+
+def test_keys_never_reach_logs_reprs_or_errors(start_endpoint: Any, caplog: Any) -> None:
+    """Everything the client can log at DEBUG (itself, httpx, httpcore), on success and on failure."""
+    caplog.set_level(logging.DEBUG)
+    flaky = start_endpoint(fault_rate=0.5, faults=(503,), retry_after=0.01, fault_seed=1)
+    texts: list[str] = []
+    with ScoringClient(
+        flaky.scoring_uri, key="stale-key-abc", secondary_key=SECONDARY, batch_rows=5, max_retries=30
+    ) as client:
+        client.predict(frame(40))
+        texts += [repr(client), str(client._credential), repr(client.options)]
+    with ScoringClient(flaky.scoring_uri, key="wrong-key-xyz", max_retries=0) as client:
+        with pytest.raises(BankscoreError) as caught:
+            client.predict(frame(5))
+        texts += [str(caught.value), repr(caught.value), repr(vars(caught.value))]
+    texts += [record.getMessage() for record in caplog.records]
+    texts += [str(record.args) for record in caplog.records]
+    assert len(caplog.records) > 20, "debug logging was really on"
+    for secret in ("stale-key-abc", SECONDARY, "wrong-key-xyz"):
+        assert not [t for t in texts if secret in t]
