@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -23,14 +24,17 @@ import pandas as pd
 
 from . import __version__
 from ._exceptions import (
+    APIConnectionError,
     APIError,
     APIStatusError,
+    APITimeoutError,
     ContractError,
     ModelError,
     ResponseDecodeError,
     status_error_class,
 )
 from .contract import Contract, parse_swagger
+from .credentials import KeyCredential
 from .decoding import DecodeFailure, as_api_error, decode
 from .encoding import Batch, Method
 from .retry import RetryPolicy
@@ -250,3 +254,64 @@ def to_frame(table: Table, results: list[Any], contract: Contract) -> pd.DataFra
 def check_method(contract: Contract, method: Method) -> None:
     if method == "predict_proba" and not contract.supports_proba:
         raise ContractError(f"this endpoint's contract ({contract.envelope}) has no predict_proba method; use predict")
+
+
+@dataclass(frozen=True)
+class Send:
+    """Step: POST the batch body with these headers, then send back the response (or the httpx error)."""
+
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Step: wait this long, then carry on."""
+
+    seconds: float
+
+
+Attempts = Generator[Send | Sleep, httpx.Response | httpx.HTTPError | None, Outcome]
+
+
+def attempts(batch: Batch, credential: KeyCredential, options: ClientOptions, policy: RetryPolicy) -> Attempts:
+    """Every retry decision for one request body, free of I/O so both clients drive the same logic.
+
+    Returns the final Outcome: results, or a split order for a 413. Raises the APIError that ends it.
+    """
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        authorization = credential.authorization()
+        headers, client_request_id = request_headers(authorization, options.model_deployment)
+        reply = yield Send(headers)
+        if isinstance(reply, httpx.Response):
+            outcome = interpret(reply, batch, client_request_id, policy)
+        else:
+            outcome = _transport_outcome(reply, batch, client_request_id)
+        if outcome.results is not None or outcome.split:
+            return outcome
+        assert outcome.error is not None
+        if outcome.unauthorized and credential.rotate(authorization):
+            continue
+        if not outcome.retryable:
+            raise outcome.error
+        wait = policy.next_delay(attempt, started, outcome.retry_after)
+        if wait is None:
+            raise _gave_up(outcome.error, attempt)
+        log_retry(batch, attempt, outcome.error, wait)
+        yield Sleep(wait)
+
+
+def _transport_outcome(exc: httpx.HTTPError | None, batch: Batch, client_request_id: str) -> Outcome:
+    context: dict[str, Any] = {"client_request_id": client_request_id, "rows": (batch.start, batch.stop)}
+    if isinstance(exc, httpx.TimeoutException):
+        return Outcome(error=APITimeoutError(f"no answer in time ({type(exc).__name__})", **context), retryable=True)
+    detail = (str(exc) or type(exc).__name__) if exc is not None else "no answer"
+    # Everything httpx raises here is transport-level (refused, reset, truncated): none got an answer.
+    return Outcome(error=APIConnectionError(f"connection failed: {detail}", **context), retryable=True)
+
+
+def _gave_up(error: APIError, attempts: int) -> APIError:
+    error.message = f"{error.message} — gave up after {attempts} attempt{'s' if attempts > 1 else ''}"
+    return error

@@ -21,12 +21,11 @@ from ._base_client import (
     ClientOptions,
     Outcome,
     Progress,
+    Sleep,
     SwaggerSource,
+    attempts,
     check_method,
     health_uri,
-    interpret,
-    log_retry,
-    request_headers,
     scoring_uri,
     swagger_fetch_error,
     swagger_from_response,
@@ -34,7 +33,7 @@ from ._base_client import (
     to_frame,
     to_series,
 )
-from ._exceptions import APIConnectionError, APIError, APITimeoutError, ContractError
+from ._exceptions import APIError, ContractError
 from .contract import Contract, load_swagger_file, parse_swagger
 from .credentials import KeyCredential
 from .encoding import Batch, Method, encode_batch, plan_batches
@@ -228,33 +227,27 @@ class ScoringClient(_ClientBase):
         return results
 
     def _send(self, table: Table, batch: Batch, body: bytes, method: Method) -> list[Any]:
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            authorization = self._credential.authorization()
-            headers, client_request_id = request_headers(authorization, self._options.model_deployment)
-            try:
-                response = self._http.post(self.endpoint, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                outcome = _transport_outcome(exc, batch, client_request_id)
-            else:
-                outcome = interpret(response, batch, client_request_id, self._policy)
-            if outcome.results is not None:
-                return outcome.results
-            assert outcome.error is not None
-            if outcome.split:
-                first, second = batch.halves()
-                return self._send_batch(table, first, method) + self._send_batch(table, second, method)
-            if outcome.unauthorized and self._credential.rotate(authorization):
-                continue
-            if not outcome.retryable:
-                raise outcome.error
-            wait = self._policy.next_delay(attempt, started, outcome.retry_after)
-            if wait is None:
-                raise _gave_up(outcome.error, attempt)
-            log_retry(batch, attempt, outcome.error, wait)
-            time.sleep(wait)
+        plan = attempts(batch, self._credential, self._options, self._policy)
+        try:
+            step = next(plan)
+            while True:
+                if isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                    step = plan.send(None)
+                    continue
+                try:
+                    reply: httpx.Response | httpx.HTTPError = self._http.post(
+                        self.endpoint, content=body, headers=step.headers
+                    )
+                except httpx.HTTPError as exc:
+                    reply = exc
+                step = plan.send(reply)
+        except StopIteration as done:
+            outcome: Outcome = done.value
+        if outcome.results is not None:
+            return outcome.results
+        first, second = batch.halves()
+        return self._send_batch(table, first, method) + self._send_batch(table, second, method)
 
     # -------------------------------------------------------------------------------- lifecycle
 
@@ -374,33 +367,27 @@ class AsyncScoringClient(_ClientBase):
         return results
 
     async def _send(self, table: Table, batch: Batch, body: bytes, method: Method) -> list[Any]:
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            authorization = self._credential.authorization()
-            headers, client_request_id = request_headers(authorization, self._options.model_deployment)
-            try:
-                response = await self._http.post(self.endpoint, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                outcome = _transport_outcome(exc, batch, client_request_id)
-            else:
-                outcome = interpret(response, batch, client_request_id, self._policy)
-            if outcome.results is not None:
-                return outcome.results
-            assert outcome.error is not None
-            if outcome.split:
-                first, second = batch.halves()
-                return await self._send_batch(table, first, method) + await self._send_batch(table, second, method)
-            if outcome.unauthorized and self._credential.rotate(authorization):
-                continue
-            if not outcome.retryable:
-                raise outcome.error
-            wait = self._policy.next_delay(attempt, started, outcome.retry_after)
-            if wait is None:
-                raise _gave_up(outcome.error, attempt)
-            log_retry(batch, attempt, outcome.error, wait)
-            await asyncio.sleep(wait)
+        plan = attempts(batch, self._credential, self._options, self._policy)
+        try:
+            step = next(plan)
+            while True:
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                    step = plan.send(None)
+                    continue
+                try:
+                    reply: httpx.Response | httpx.HTTPError = await self._http.post(
+                        self.endpoint, content=body, headers=step.headers
+                    )
+                except httpx.HTTPError as exc:
+                    reply = exc
+                step = plan.send(reply)
+        except StopIteration as done:
+            outcome: Outcome = done.value
+        if outcome.results is not None:
+            return outcome.results
+        first, second = batch.halves()
+        return await self._send_batch(table, first, method) + await self._send_batch(table, second, method)
 
     def with_options(self, **changes: Any) -> AsyncScoringClient:
         return AsyncScoringClient(**self._copy_kwargs(**changes))
@@ -414,17 +401,3 @@ class AsyncScoringClient(_ClientBase):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def _transport_outcome(exc: httpx.HTTPError, batch: Batch, client_request_id: str) -> Outcome:
-    context: dict[str, Any] = {"client_request_id": client_request_id, "rows": (batch.start, batch.stop)}
-    if isinstance(exc, httpx.TimeoutException):
-        return Outcome(error=APITimeoutError(f"no answer in time ({type(exc).__name__})", **context), retryable=True)
-    detail = str(exc) or type(exc).__name__
-    # Everything httpx raises here is transport-level (refused, reset, truncated); none got an answer.
-    return Outcome(error=APIConnectionError(f"connection failed: {detail}", **context), retryable=True)
-
-
-def _gave_up(error: APIError, attempts: int) -> APIError:
-    error.message = f"{error.message} — gave up after {attempts} attempt{'s' if attempts > 1 else ''}"
-    return error

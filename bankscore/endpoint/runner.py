@@ -140,21 +140,18 @@ def app_from_environment() -> ScoringApp:
     return config.build_app()
 
 
-def _uvicorn_config(app: Any, config: EndpointConfig, **extra: Any) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,
-        host=config.host,
-        port=config.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        server_header=False,
-        date_header=True,
-        log_level="warning",
-        timeout_keep_alive=30,
-        **extra,
-    )
+def _uvicorn_options(config: EndpointConfig) -> dict[str, Any]:
+    return {
+        "host": config.host,
+        "port": config.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,
+        "server_header": False,
+        "log_level": "warning",
+        "timeout_keep_alive": 30,
+    }
 
 
 def serve(config: EndpointConfig) -> None:
@@ -165,19 +162,11 @@ def serve(config: EndpointConfig) -> None:
             "bankscore.endpoint.runner:app_from_environment",
             factory=True,
             workers=config.workers,
-            host=config.host,
-            port=config.port,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            server_header=False,
-            log_level="warning",
-            timeout_keep_alive=30,
+            **_uvicorn_options(config),
         )
         return
     configure_access_log(config)
-    uvicorn.Server(_uvicorn_config(config.build_app(), config)).run()
+    uvicorn.Server(uvicorn.Config(config.build_app(), **_uvicorn_options(config))).run()
 
 
 class EmbeddedEndpoint:
@@ -191,7 +180,7 @@ class EmbeddedEndpoint:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((config.host, config.port if config.port else 0))
         self.port: int = self._sock.getsockname()[1]
-        self._server = uvicorn.Server(_uvicorn_config(self.app, config))
+        self._server = uvicorn.Server(uvicorn.Config(self.app, **_uvicorn_options(config)))
         self._thread = threading.Thread(target=self._run, name="bankscore-endpoint", daemon=True)
 
     @property
