@@ -242,7 +242,9 @@ def to_series(table: Table, results: list[Any]) -> pd.Series[Any]:
 
 
 def to_frame(table: Table, results: list[Any], contract: Contract) -> pd.DataFrame:
-    width = len(results[0]) if results and isinstance(results[0], list) else 0
+    if not results:
+        return pd.DataFrame(index=table.index, columns=class_names(contract, 2), dtype="float64")
+    width = len(results[0]) if isinstance(results[0], list) else 0
     if not width:
         raise ResponseDecodeError(
             "the endpoint answered predict_proba with labels, not per-class probabilities; "

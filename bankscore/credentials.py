@@ -52,11 +52,9 @@ class KeyCredential:
     def rotate(self, rejected: str | None) -> bool:
         """Switch to the secondary key if `rejected` (the header that failed) was the primary's."""
         with self._lock:
-            if self._secondary is None:
-                return False
-            if rejected != f"Bearer {self._primary}":
-                return self._active == self._secondary  # another thread already switched
-            self._active = self._secondary
+            if self._secondary is None or rejected != f"Bearer {self._primary}":
+                return False  # no secondary, or the secondary itself was refused: give up
+            self._active = self._secondary  # (another thread may have switched already: same result)
             return True
 
     def secrets(self) -> tuple[str, ...]:

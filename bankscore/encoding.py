@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import orjson
 
+from ._exceptions import InputValidationError, Problem
 from .contract import Contract
 from .validation import Table, coerce_numpy
 
@@ -37,7 +38,22 @@ def encode(table: Table, contract: Contract, method: Method) -> bytes:
             body = {"data": rows}
             if method != "predict":
                 body["method"] = method
-    return orjson.dumps(body, default=coerce_numpy)
+    try:
+        return orjson.dumps(body, default=coerce_numpy)
+    except orjson.JSONEncodeError:
+        raise _unencodable(table) from None
+
+
+def _unencodable(table: Table) -> InputValidationError:
+    """Find the cells JSON can't carry (lone surrogates, objects); only runs once encoding has failed."""
+    problems = []
+    for name, values in table.columns.items():
+        for i, value in enumerate(values):
+            try:
+                orjson.dumps(value, default=coerce_numpy)
+            except orjson.JSONEncodeError:
+                problems.append(Problem(table.index[i], name, value, "a value JSON can carry (valid Unicode text)"))
+    return InputValidationError(problems or [Problem("*", "*", "?", "JSON-encodable values")])
 
 
 @dataclass(frozen=True)

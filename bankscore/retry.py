@@ -41,7 +41,7 @@ class RetryPolicy:
         hinted = parse_retry_after(retry_after)
         if hinted is not None:
             return min(hinted, self.retry_after_cap)
-        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** min(attempt - 1, 64))
         return self.rng.uniform(0, ceiling)
 
     def next_delay(self, attempt: int, started: float, retry_after: str | None = None) -> float | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -79,16 +79,17 @@ def _from_frame(frame: pd.DataFrame, contract: Contract, extra_columns: ExtraCol
             continue
         series = frame[name]
         values = series.tolist()
-        if series.dtype.kind == "f" and series.isna().any():
-            values = [None if v != v else v for v in values]
-        elif series.dtype.kind not in "iufb":
-            values = [None if _is_missing(v) else v for v in values] if series.isna().any() else values
+        missing = series.isna()
+        if missing.any():  # NaN, None, pd.NA, NaT, whatever the dtype: all become JSON null
+            values = [None if hole else v for v, hole in zip(values, missing.tolist(), strict=True)]
         columns[name] = values
     ignored = tuple(n for n in names if n not in contract.types)
     return Table(columns, len(frame), frame.index, ignored)
 
 
 def _from_records(records: list[Any], contract: Contract, extra_columns: ExtraColumns) -> Table:
+    if not records:
+        return Table({name: [] for name in contract.column_names}, 0, pd.RangeIndex(0))
     if records and isinstance(records[0], BaseModel):
         records = [r.model_dump(by_alias=True) if isinstance(r, BaseModel) else r for r in records]
     bad = next((i for i, r in enumerate(records) if not isinstance(r, Mapping)), None)
@@ -104,6 +105,9 @@ def _from_records(records: list[Any], contract: Contract, extra_columns: ExtraCo
     if problems:
         raise InputValidationError(problems[:MAX_PROBLEMS], total=len(problems), hint=_column_hint(contract))
     columns = {name: [r.get(name) for r in records] for name in contract.column_names}
+    for name, values in columns.items():  # NaN means "missing" in records too, as it does in DataFrames
+        if float in set(map(type, values)) and any(v != v for v in values):
+            columns[name] = [None if v != v else v for v in values]
     ignored = tuple(sorted(seen - set(contract.types)))
     return Table(columns, len(records), pd.RangeIndex(len(records)), ignored)
 
@@ -139,36 +143,19 @@ def _column_hint(contract: Contract) -> str:
     return f"The endpoint takes these columns: {near}. Pass extra_columns='ignore' to leave others out."
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
-
-
 def validate(table: Table, contract: Contract, *, max_problems: int = MAX_PROBLEMS) -> None:
     """Type-check every column; coerces whole floats to int in int64 columns (Excel sends 45.0 for 45)."""
     problems: list[Problem] = []
     total = 0
     for column in contract.columns:
         values = table.columns[column.name]
-        found = set(map(type, values))
         kind = column.type
         if kind == "any":
             continue
-        if kind == "int64":
-            if found <= {int}:
-                continue
-            if found <= {int, float} and all(v.is_integer() for v in values if type(v) is float):
-                table.columns[column.name] = [int(v) for v in values]
-                continue
-        elif kind == "double":
-            if found <= {float, int} and not any(math.isinf(v) for v in values if type(v) is float):
-                continue
-        elif kind == "string":
-            if found <= {str}:
-                continue
-        elif kind == "boolean" and found <= {bool}:
-            continue
-        if found <= _allowed(kind) | {type(None)} and not column.required:
-            if kind == "int64":
+        found = set(map(type, values))
+        clean = not (type(None) in found and column.required) and _column_ok(values, found, kind)
+        if clean:
+            if kind == "int64" and float in found:  # whole floats (Excel's 45.0) become ints
                 table.columns[column.name] = [None if v is None else int(v) for v in values]
             continue
         for i, value in enumerate(values):
@@ -185,9 +172,27 @@ def _not_rows(rows: object) -> bool:
     return isinstance(rows, str | bytes | Mapping) or not isinstance(rows, Iterable)
 
 
-def _allowed(kind: str) -> set[type]:
-    allowed: dict[str, set[type]] = {"int64": {int}, "double": {int, float}, "string": {str}, "boolean": {bool}}
-    return allowed.get(kind, set())
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+
+
+def _column_ok(values: list[Any], found: set[type], kind: str) -> bool:
+    """The whole column at once; False sends the caller looking cell by cell."""
+    present = [v for v in values if v is not None] if type(None) in found else values
+    found = found - {type(None)}
+    if kind == "string":
+        return found <= {str}
+    if kind == "boolean":
+        return found <= {bool}
+    if kind == "double":
+        return found <= {float, int} and all(map(math.isfinite, present))
+    if kind == "int64":
+        if not found <= {int, float}:
+            return False
+        if float in found and not all(float(v).is_integer() for v in present if type(v) is float):
+            return False
+        return not present or (min(present) >= INT64_MIN and max(present) <= INT64_MAX)
+    return True
 
 
 def _ok(value: Any, kind: str, required: bool) -> bool:
@@ -195,9 +200,10 @@ def _ok(value: Any, kind: str, required: bool) -> bool:
     if value is None:
         return not required
     if kind == "int64":
-        return t is int or (t is float and value.is_integer())
+        whole = t is int or (t is float and math.isfinite(value) and value.is_integer())
+        return whole and INT64_MIN <= value <= INT64_MAX
     if kind == "double":
-        return t is int or (t is float and not math.isinf(value))
+        return (t is int or t is float) and math.isfinite(value)
     if kind == "string":
         return t is str
     if kind == "boolean":
@@ -208,8 +214,10 @@ def _ok(value: Any, kind: str, required: bool) -> bool:
 def _describe(kind: str, value: Any) -> str:
     if value is None:
         return f"{_EXPECTED[kind]}; the cell is empty"
-    if kind == "double" and isinstance(value, float) and math.isinf(value):
+    if kind == "double" and isinstance(value, float) and not math.isfinite(value):
         return "a finite number"
+    if kind == "int64" and type(value) in (int, float) and math.isfinite(value) and float(value).is_integer():
+        return "a whole number within the int64 range"
     return _EXPECTED[kind]
 
 

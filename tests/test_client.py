@@ -324,3 +324,17 @@ def test_keys_never_reach_logs_reprs_or_errors(start_endpoint: Any, caplog: Any)
     assert len(caplog.records) > 20, "debug logging was really on"
     for secret in ("stale-key-abc", SECONDARY, "wrong-key-xyz"):
         assert not [t for t in texts if secret in t]
+
+
+def test_empty_input_gives_empty_results_without_a_request(client: Any) -> None:
+    assert client.predict([]).empty
+    empty = frame(3).iloc[:0]
+    assert client.predict(empty).empty
+    proba = client.predict_proba(empty)
+    assert proba.empty and list(proba.columns) == ["no", "yes"]
+
+
+def test_text_json_cannot_carry_is_a_validation_error(client: Any) -> None:
+    row = dict(SAMPLE_ROWS[0], job="bad\ud800text")
+    with pytest.raises(InputValidationError, match="row 0, column 'job'"):
+        client.predict([row])

@@ -192,7 +192,9 @@ def test_schema_health_and_codegen(tmp_path: Path, remote: dict[str, str], endpo
     assert result.returncode == 0, result.stderr
     mypy = subprocess.run(
         [str(Path(sys.executable).parent / "mypy"), "--strict", "--no-incremental", str(module)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert mypy.returncode == 0, mypy.stdout
     user_code = tmp_path / "use_it.py"
@@ -202,7 +204,11 @@ def test_schema_health_and_codegen(tmp_path: Path, remote: dict[str, str], endpo
     )
     caught = subprocess.run(
         [str(Path(sys.executable).parent / "mypy"), "--strict", "--no-incremental", str(user_code)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "MYPYPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(tmp_path)},
     )
     assert caught.returncode == 1 and "age" in caught.stdout
     script = (
