@@ -396,11 +396,14 @@ def _score_frame(client: Any, frame: Any, *, proba: bool, keep_going: bool) -> t
             bar.update(task, completed=done, rate=f"{rate:,.0f} rows/s")
 
         results = client.score_table(table, method, progress, on_error="return" if keep_going else "raise")
-    scored = frame.copy()
-    ok = [r for r in results if not isinstance(r, APIError)]
-    for label, result in zip(table.index, results, strict=True):
-        if isinstance(result, APIError):
-            errors[label] = f"scoring failed: {result}"
+    scored = frame.copy(deep=False)
+    if keep_going:
+        for label, result in zip(table.index, results, strict=True):
+            if isinstance(result, APIError):
+                errors[label] = f"scoring failed: {result}"
+        ok = [r for r in results if not isinstance(r, APIError)]
+    else:
+        ok = results
     if proba:
         from ._base_client import class_names
 
@@ -413,7 +416,7 @@ def _score_frame(client: Any, frame: Any, *, proba: bool, keep_going: bool) -> t
         for column in probabilities.columns:
             scored[column] = probabilities[column]
     else:
-        labels = [None if isinstance(r, APIError) else r for r in results]
+        labels = [None if isinstance(r, APIError) else r for r in results] if keep_going else results
         scored["prediction"] = pd.Series(labels, index=table.index, dtype=object)
     failed = int(errors.notna().sum())
     if keep_going:

@@ -110,7 +110,7 @@ def write_table(frame: pd.DataFrame, target: Path) -> None:
     fmt = file_format(target)
     with atomic_path(target) as temporary:
         if fmt == "csv":
-            frame.to_csv(temporary, index=False)
+            _write_csv(frame, temporary)
         elif fmt == "parquet":
             frame.to_parquet(temporary, index=False)
         elif fmt == "xlsx":
@@ -123,3 +123,18 @@ def write_table(frame: pd.DataFrame, target: Path) -> None:
                         k: (None if isinstance(v, float) and v != v else v) for k, v in zip(names, values, strict=True)
                     }
                     handle.write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Arrow's CSV writer is about 5× pandas'; mixed-type object columns it can't type fall back to pandas."""
+    import pyarrow as pa
+    from pyarrow import csv
+
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError):
+        frame.to_csv(path, index=False)
+        return
+    plain_header = not any(set(str(c)) & set(',"\r\n') for c in frame.columns)
+    options = csv.WriteOptions(quoting_style="needed", quoting_header="none" if plain_header else "needed")
+    csv.write_csv(table, path, options)

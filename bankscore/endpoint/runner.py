@@ -30,7 +30,7 @@ from .payload import Contract
 
 CACHE_ENV: Final = "BANKSCORE_CACHE_DIR"
 CONFIG_ENV: Final = "BANKSCORE_ENDPOINT_CONFIG"
-SYNTHETIC_MODEL: Final = "synthetic-v1"
+SYNTHETIC_MODEL: Final = "synthetic-v2"
 SYNTHETIC_ROWS: Final = 20_000
 
 

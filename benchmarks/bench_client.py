@@ -1,0 +1,910 @@
+"""Client-side throughput and latency of bankscore, as ratios measured side by side in one run.
+
+Four measurements, all on the same synthetic rows and the same model:
+
+1. `bankscore score IN.csv -o OUT.csv` end to end (the whole process: start-up, reading the CSV,
+   the embedded endpoint it starts for itself, writing the output) in rows/s, next to
+2. the model's own in-process `Model.predict(frame)` in rows/s on rows read from the same CSV
+   (only the predict call is timed; the median of a few repetitions on the first --predict-rows
+   rows, half of them before the end-to-end run and half after it, so drift hits both).
+   Target: end-to-end ÷ in-process ≥ 0.4 (aim 0.6).
+3. `ScoringClient.predict(frame)` next to a naive client (requests + json + `to_dict('records')`,
+   sequential 1,000-row batches on one keep-alive session), both in this process against one
+   embedded endpoint, taking turns. Target: ScoringClient ≥ 3× the naive rows/s.
+4. Single-row `ScoringClient.predict([row])` latency against `bankscore serve` in its own process
+   on loopback. Target: p99 ≤ 5 ms.
+
+    uv run python benchmarks/bench_client.py [--model DIR] [--rows 1000000] [--naive-rows 200000]
+                                             [--sweep 1000x1,1000x2,5000x4,10000x2] [--sweep-rows 200000]
+                                             [--sweep-rounds 2] [--rounds 2] [--calls 2000] [--warmup 200]
+
+Without --model, a model is trained once into benchmarks/out/model-synthetic (synthetic rows).
+`bankscore score` finds it as its cached default model through BANKSCORE_CACHE_DIR pointing at
+benchmarks/out/client-cache. It runs as an installed package does, with compiled modules cached
+(in benchmarks/out/pycache, even where PYTHONDONTWRITEBYTECODE is set); its fixed cost per process
+is measured on a 1,000-row file with and without that cache (--no-bytecode-cache: the environment's
+settings for every run). Machines are noisy: read the ratios, not the absolute figures.
+The exit code is 0 whether the targets are met or not (this is a report), 1 when a correctness
+check fails (a non-zero exit, a missing row, or predictions that differ between paths).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import resource
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final, cast
+
+HERE: Final = Path(__file__).resolve().parent
+REPO_ROOT: Final = HERE.parent
+OUT: Final = HERE / "out"
+DEFAULT_MODEL: Final = OUT / "model-synthetic"
+CACHE: Final = OUT / "client-cache"
+PYCACHE: Final = OUT / "pycache"
+
+DATA_SEED: Final = 20240601
+TARGET_E2E: Final = 0.4  # end-to-end rows/s ÷ in-process predict rows/s
+AIM_E2E: Final = 0.6
+TARGET_NAIVE: Final = 3.0  # ScoringClient rows/s ÷ naive rows/s
+TARGET_P99_MS: Final = 5.0
+DEFAULT_CONFIG: Final = (1_000, 4)  # `bankscore score` defaults: --batch-rows, --concurrency
+NAIVE_BATCH: Final = 1_000
+OVERHEAD_ROWS: Final = 1_000
+START_TIMEOUT_S: Final = 60.0
+TRAIN_TIMEOUT_S: Final = 1800
+REQUEST_TIMEOUT_S: Final = 60.0
+TIME_BIN: Final = Path("/usr/bin/time")
+SUMMARY_MARK: Final = "BENCH_SUMMARY "
+NOISY_OTHER_CPU: Final = 0.15  # above this share of a core used by others, the machine was not quiet
+# Settings that would send `bankscore score` to another endpoint or key instead of its embedded one.
+FOREIGN_ENV: Final = (
+    "BANKSCORE_ENDPOINT",
+    "BANKSCORE_KEY",
+    "BANKSCORE_SECONDARY_KEY",
+    "BANKSCORE_KEY_FILE",
+    "BANKSCORE_ENDPOINT_CONFIG",
+)
+
+# Loopback only: never route the probes through an HTTP(S)_PROXY from the environment.
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot run (missing script, server that does not start)."""
+
+
+# ------------------------------------------------------------------------------------------- processes
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it if this script dies, so no server outlives a crash."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into an exception so the `with` blocks stop what we started."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop one process we started, by its PID: SIGTERM, then SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+_CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
+
+
+def _busy_cpu_seconds() -> float:
+    """CPU the whole machine spent outside idle and I/O wait, from /proc/stat (steal included)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / _CLK_TCK
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """User+system CPU of one live process (all its threads), from /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    rest = text[text.rindex(")") + 2 :].split()  # fields 3.. (the name may hold spaces)
+    return (int(rest[11]) + int(rest[12])) / _CLK_TCK
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Meter:
+    """Wall time and CPU over one measured stretch: this process, its reaped children, everyone else."""
+
+    wall: float = 0.0
+    own_cpu: float = 0.0  # share of one core: this process (all its threads, the embedded endpoint included)
+    child_cpu: float = 0.0  # share of one core: children reaped during the stretch
+    other_cpu: float = 0.0  # share of one core: the rest of the machine
+
+    @classmethod
+    @contextlib.contextmanager
+    def measure(cls) -> Iterator[Meter]:
+        meter = cls()
+        own, child, busy = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN), _busy_cpu_seconds()
+        started = time.perf_counter()
+        try:
+            yield meter
+        finally:
+            wall = max(time.perf_counter() - started, 1e-9)
+            meter.wall = wall
+            meter.own_cpu = (_cpu(resource.RUSAGE_SELF) - own) / wall
+            meter.child_cpu = (_cpu(resource.RUSAGE_CHILDREN) - child) / wall
+            meter.other_cpu = max(0.0, (_busy_cpu_seconds() - busy) / wall - meter.own_cpu - meter.child_cpu)
+
+
+def _noisy(other_cpu: float) -> str:
+    """A mark for a measurement during which the rest of the machine was busy."""
+    return "  (noisy)" if other_cpu > NOISY_OTHER_CPU else ""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _bankscore_cli() -> str:
+    """The project's console script next to the interpreter `uv run` picked."""
+    candidate = Path(sys.executable).with_name("bankscore")
+    found = str(candidate) if candidate.is_file() else shutil.which("bankscore")
+    if not found:
+        raise BenchError("the `bankscore` console script is not installed; run `uv sync` in the repository")
+    return found
+
+
+def _loopback_env() -> dict[str, str]:
+    """Our environment without endpoint/key settings, with loopback kept away from any proxy."""
+    env = {k: v for k, v in os.environ.items() if k not in FOREIGN_ENV}
+    for name in ("NO_PROXY", "no_proxy"):
+        hosts = [h for h in env.get(name, "").split(",") if h]
+        env[name] = ",".join([*hosts, *(h for h in ("127.0.0.1", "localhost") if h not in hosts)])
+    return env
+
+
+def _tail(text: str, limit: int = 3000) -> str:
+    return text if len(text) <= limit else "...\n" + text[-limit:]
+
+
+# ------------------------------------------------------------------------------------------- model & data
+
+
+def ensure_model(model: Path | None) -> Path:
+    """The model to use: --model as given, else benchmarks/out/model-synthetic, trained once if missing."""
+    from bankscore.model import MODEL_FILE
+
+    if model is not None:
+        if not (model / MODEL_FILE).is_file():
+            raise BenchError(f"{model} is not a model directory (no {MODEL_FILE}); train one with `bankscore train`")
+        return model.resolve()
+    if (DEFAULT_MODEL / MODEL_FILE).is_file():
+        return DEFAULT_MODEL
+    command = [_bankscore_cli(), "train", "--out", str(DEFAULT_MODEL)]
+    print(f"training the benchmark model: {shlex.join(command)}", flush=True)
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TRAIN_TIMEOUT_S, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"training failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    print(f"trained in {time.monotonic() - started:.0f}s", flush=True)
+    return DEFAULT_MODEL
+
+
+def describe_model(model_dir: Path) -> str:
+    try:
+        document = json.loads((model_dir / "model.json").read_text())
+        metrics = json.loads((model_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return str(model_dir)
+    return (
+        f"{model_dir} ({metrics.get('winner')}, version {document.get('version')}, "
+        f"trained on {metrics.get('source')}, {metrics.get('rows')} rows)"
+    )
+
+
+def install_as_default_model(model_dir: Path) -> Path:
+    """A cache directory whose default model is a copy of `model_dir`, for BANKSCORE_CACHE_DIR."""
+    from bankscore.endpoint.runner import SYNTHETIC_MODEL
+
+    target = CACHE / "models" / SYNTHETIC_MODEL
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(model_dir, target)
+    return CACHE
+
+
+def write_rows(rows: int, seed: int, path: Path) -> None:
+    """`rows` synthetic rows (the 20 input columns, no label) as CSV, written whole or not at all."""
+    from bankscore.synthetic import generate
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.part")
+    generate(rows, seed=seed, label=False).to_csv(partial, index=False)
+    os.replace(partial, path)
+
+
+def head_csv(source: Path, rows: int, target: Path) -> None:
+    """The header and first `rows` data lines of `source`: the same rows, fewer of them."""
+    with source.open("rb") as src, target.open("wb") as dst:
+        for i, line in enumerate(src):
+            if i > rows:
+                break
+            dst.write(line)
+
+
+def count_data_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1
+
+
+# ------------------------------------------------------------------------------------------- 1. end to end
+
+
+@dataclass
+class CliRun:
+    """One `bankscore score` process: how long it took, its CPU and memory, and whether it was right."""
+
+    label: str
+    rows: int
+    command: list[str]
+    wall: float = 0.0
+    cpu: float = 0.0  # share of one core
+    other_cpu: float = 0.0
+    peak_rss_mb: float | None = None
+    rss_source: str = ""
+    problems: list[str] = field(default_factory=list)
+    stderr: str = ""
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.wall if self.wall else 0.0
+
+
+def score_command(cli: str, source: Path, target: Path, config: tuple[int, int] | None) -> list[str]:
+    command = [cli, "score", str(source), "-o", str(target)]
+    if config is not None:
+        command += ["--batch-rows", str(config[0]), "--concurrency", str(config[1])]
+    return command
+
+
+def run_score(label: str, command: list[str], rows: int, env: dict[str, str], timeout: float) -> CliRun:
+    """Time the whole `bankscore score` process; its peak RSS from /usr/bin/time -v, else from VmHWM."""
+    run = CliRun(label, rows, command)
+    with tempfile.TemporaryDirectory(prefix="bankscore-bench-") as tmp:
+        time_file = Path(tmp) / "time.txt"
+        stderr_file = Path(tmp) / "stderr.txt"
+        use_time = TIME_BIN.is_file() and os.access(TIME_BIN, os.X_OK)
+        argv = [str(TIME_BIN), "-v", "-o", str(time_file), *command] if use_time else command
+        hwm_kb: int | None = None
+        with stderr_file.open("wb") as stderr, Meter.measure() as meter:
+            process = subprocess.Popen(
+                argv,
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                preexec_fn=_die_with_parent,
+            )
+            deadline = time.monotonic() + timeout
+            try:
+                while True:
+                    if not use_time:
+                        hwm_kb = _vm_hwm_kb(process.pid) or hwm_kb
+                    try:
+                        process.wait(timeout=0.05)
+                        break
+                    except subprocess.TimeoutExpired:
+                        if time.monotonic() > deadline:
+                            run.problems.append(f"did not finish within {timeout:.0f}s and was stopped")
+                            break
+            finally:
+                _stop(process)
+        run.wall, run.cpu, run.other_cpu = meter.wall, meter.child_cpu, meter.other_cpu
+        run.stderr = stderr_file.read_text(errors="replace")
+        if process.returncode not in (0, None) and not run.problems:
+            run.problems.append(f"exited with {process.returncode}")
+        if use_time and time_file.is_file():
+            for line in time_file.read_text(errors="replace").splitlines():
+                if "Maximum resident set size" in line:
+                    run.peak_rss_mb = int(line.rsplit(":", 1)[1]) / 1024
+                    run.rss_source = "/usr/bin/time -v"
+        elif hwm_kb is not None:
+            run.peak_rss_mb = hwm_kb / 1024
+            run.rss_source = "VmHWM, polled"
+    return run
+
+
+def _vm_hwm_kb(pid: int) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return None
+
+
+def check_output(run: CliRun, target: Path, expected_head: Sequence[Any]) -> None:
+    """The output holds every row, each with a prediction, and the first ones match the in-process model."""
+    import pandas as pd
+
+    if run.problems:
+        return
+    if not target.is_file():
+        run.problems.append(f"wrote no {target}")
+        return
+    lines = count_data_lines(target)
+    if lines != run.rows:
+        run.problems.append(f"wrote {lines:,} rows for {run.rows:,} input rows")
+        return
+    predictions = pd.read_csv(target, usecols=["prediction"], dtype={"prediction": object})["prediction"]
+    if predictions.isna().any():
+        run.problems.append(f"{int(predictions.isna().sum()):,} rows have no prediction")
+    head = predictions.iloc[: len(expected_head)].tolist()
+    differ = sum(a != b for a, b in zip(head, expected_head, strict=True))
+    if differ:
+        run.problems.append(f"{differ:,} of the first {len(head):,} predictions differ from the in-process model's")
+
+
+def print_cli_run(run: CliRun, indent: str = "  ") -> None:
+    rss = f", peak RSS {run.peak_rss_mb:,.0f} MB ({run.rss_source})" if run.peak_rss_mb is not None else ""
+    print(
+        f"{indent}{run.label:<22} {run.rows:>10,} rows in {run.wall:7.2f} s = {run.rows_per_s:>9,.0f} rows/s  "
+        f"CPU {run.cpu:.0%}, other {run.other_cpu:.0%}{rss}",
+        end="",
+    )
+    print(f"  INVALID: {'; '.join(run.problems)}" if run.problems else _noisy(run.other_cpu), flush=True)
+
+
+# ------------------------------------------------------------------------------------------- 2. in process
+
+
+@dataclass
+class PredictTimes:
+    rows: int
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / statistics.median(self.seconds) if self.seconds else 0.0
+
+
+def time_predict(model: Any, frame: Any, reps: int, into: PredictTimes) -> Any:
+    """Time `model.predict(frame)` alone, `reps` times; returns the last predictions."""
+    predictions = None
+    for _ in range(reps):
+        started = time.perf_counter()
+        predictions = model.predict(frame)
+        into.seconds.append(time.perf_counter() - started)
+    return predictions
+
+
+# ------------------------------------------------------------------------------------------- 3. naive vs client
+
+
+@dataclass
+class ClientRun:
+    name: str
+    rows: int
+    meter: Meter
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.meter.wall
+
+
+def naive_predict(session: Any, uri: str, key: str, frame: Any) -> list[Any]:
+    """What a first attempt looks like: to_dict('records'), json.dumps, one 1,000-row POST after another."""
+    rows = frame.to_dict("records")
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    results: list[Any] = []
+    for start in range(0, len(rows), NAIVE_BATCH):
+        body = {"Inputs": {"data": rows[start : start + NAIVE_BATCH]}, "GlobalParameters": {"method": "predict"}}
+        response = session.post(uri, data=json.dumps(body), headers=headers, timeout=REQUEST_TIMEOUT_S)
+        response.raise_for_status()
+        results.extend(response.json()["Results"])
+    return results
+
+
+def compare_clients(model_dir: Path, frame: Any, rounds: int) -> tuple[list[ClientRun], list[str]]:
+    """Naive and ScoringClient take turns against one embedded endpoint in this process."""
+    import requests
+
+    from bankscore import ScoringClient
+    from bankscore.endpoint.runner import EmbeddedEndpoint, EndpointConfig
+
+    key = secrets.token_urlsafe(32)
+    config = EndpointConfig(model_dir=model_dir, port=0, primary_key=key, access_log=False)
+    runs: list[ClientRun] = []
+    problems: list[str] = []
+    with EmbeddedEndpoint(config) as endpoint, requests.Session() as session:
+        session.trust_env = False  # loopback: no proxy from the environment
+        uri = endpoint.scoring_uri
+        print(f"  embedded endpoint {uri} in this process ({endpoint.app.model.name}, key auth on)")
+        with ScoringClient(uri, key=key, timeout=REQUEST_TIMEOUT_S) as client:
+            warm = frame.iloc[: min(len(frame), NAIVE_BATCH)]
+            naive_predict(session, uri, key, warm)  # connection, first request
+            client.predict(warm)  # swagger fetch, connection pool
+            naive_answer: list[Any] = []
+            client_answer: list[Any] = []
+            for round_ in range(1, rounds + 1):
+                order = ("naive", "ScoringClient") if round_ % 2 else ("ScoringClient", "naive")
+                for name in order:
+                    with Meter.measure() as meter:
+                        if name == "naive":
+                            naive_answer = naive_predict(session, uri, key, frame)
+                        else:
+                            client_answer = client.predict(frame).tolist()
+                    run = ClientRun(name, len(frame), meter)
+                    runs.append(run)
+                    print(
+                        f"  round {round_}  {name:<14} {run.rows:>9,} rows in {meter.wall:6.2f} s = "
+                        f"{run.rows_per_s:>9,.0f} rows/s  CPU of this process {meter.own_cpu:.0%}, "
+                        f"other {meter.other_cpu:.0%}{_noisy(meter.other_cpu)}",
+                        flush=True,
+                    )
+                if len(naive_answer) != len(frame) or len(client_answer) != len(frame):
+                    problems.append(
+                        f"round {round_}: naive answered {len(naive_answer):,} rows, "
+                        f"ScoringClient {len(client_answer):,}, for {len(frame):,}"
+                    )
+                else:
+                    differ = sum(a != b for a, b in zip(naive_answer, client_answer, strict=True))
+                    if differ:
+                        problems.append(f"round {round_}: {differ:,} of {len(frame):,} predictions differ")
+    return runs, problems
+
+
+# ------------------------------------------------------------------------------------------- 4. latency
+
+
+@contextlib.contextmanager
+def serve_process(model_dir: Path, log: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """`bankscore serve` on a free loopback port, without auth or access log; stopped by its PID."""
+    port = _free_port()
+    command = [
+        _bankscore_cli(),
+        "serve",
+        "--model",
+        str(model_dir),
+        "--port",
+        str(port),
+        "--no-auth",
+        "--no-access-log",
+    ]
+    base = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                raise BenchError(f"`bankscore serve` exited before it was healthy:\n{_tail(log.read_text())}")
+            with contextlib.suppress(urllib.error.URLError, OSError), _LOOPBACK.open(f"{base}/", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise BenchError(f"`bankscore serve` was not healthy within {START_TIMEOUT_S:.0f}s")
+            time.sleep(0.1)
+        yield f"{base}/score", process.pid
+    finally:
+        _stop(process)
+
+
+def measure_latency(
+    scoring_uri: str, rows: list[dict[str, Any]], expected: Sequence[Any], warmup: int, calls: int
+) -> tuple[list[float], list[str]]:
+    """`calls` single-row predicts after `warmup` ones, cycling through `rows`; each answer is checked."""
+    from bankscore import ScoringClient
+
+    samples: list[float] = []
+    wrong = 0
+    with ScoringClient(scoring_uri, key=None, timeout=10.0, max_retries=0) as client:
+        for i in range(warmup + calls):
+            j = i % len(rows)
+            started = time.perf_counter()
+            answer = client.predict([rows[j]])
+            elapsed = time.perf_counter() - started
+            if i >= warmup:
+                samples.append(elapsed * 1000)
+            if answer.tolist() != [expected[j]]:
+                wrong += 1
+    problems = (
+        [f"{wrong:,} of {warmup + calls:,} single-row answers differ from the in-process model's"] if wrong else []
+    )
+    return samples, problems
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+# ------------------------------------------------------------------------------------------- report
+
+
+def machine_lines() -> list[str]:
+    cpu_model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    versions = []
+    for name in ("bankscore", "pandas", "numpy", "lightgbm", "orjson", "httpx", "uvicorn", "requests"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+    return [
+        f"machine: nproc {len(os.sched_getaffinity(0))} (of {os.cpu_count()}), {cpu_model}, "
+        f"{platform.system()} {platform.release()}, load average {load}",
+        f"python: {platform.python_version()} ({sys.executable})",
+        f"packages: {', '.join(versions)}",
+    ]
+
+
+def parse_sweep(text: str) -> list[tuple[int, int]]:
+    configs: list[tuple[int, int]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        batch, sep, concurrency = item.lower().partition("x")
+        if not sep or not batch.isdigit() or not concurrency.isdigit() or int(batch) < 1 or int(concurrency) < 1:
+            raise argparse.ArgumentTypeError(f"{item!r}: write BATCH_ROWSxCONCURRENCY, e.g. 5000x2")
+        if not 1 <= int(concurrency) <= 64:
+            raise argparse.ArgumentTypeError(f"{item!r}: the concurrency must be between 1 and 64")
+        configs.append((int(batch), int(concurrency)))
+    return configs
+
+
+def reproduce_command(args: argparse.Namespace, model_dir: Path) -> str:
+    with contextlib.suppress(ValueError):
+        model_dir = model_dir.relative_to(REPO_ROOT)
+    argv = ["uv", "run", "python", "benchmarks/bench_client.py", "--model", str(model_dir)]
+    argv += ["--rows", str(args.rows), "--naive-rows", str(args.naive_rows), "--seed", str(args.seed)]
+    argv += ["--predict-rows", str(args.predict_rows), "--predict-reps", str(args.predict_reps)]
+    argv += ["--rounds", str(args.rounds), "--sweep", ",".join(f"{b}x{c}" for b, c in args.sweep)]
+    argv += [
+        "--sweep-rows",
+        str(args.sweep_rows),
+        "--sweep-rounds",
+        str(args.sweep_rounds),
+        "--calls",
+        str(args.calls),
+        "--warmup",
+        str(args.warmup),
+    ]
+    if args.no_bytecode_cache:
+        argv.append("--no-bytecode-cache")
+    return f"cd {shlex.quote(str(REPO_ROOT))} && {shlex.join(argv)}"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+# ------------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, help="model directory (default: benchmarks/out/model-synthetic)")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows for `bankscore score` (default 1,000,000)")
+    parser.add_argument("--seed", type=int, default=DATA_SEED, help=f"synthetic data seed (default {DATA_SEED})")
+    parser.add_argument(
+        "--predict-rows", type=int, default=200_000, help="in-process predict on the first rows (default 200,000)"
+    )
+    parser.add_argument("--predict-reps", type=int, default=4, help="in-process repetitions, median (default 4)")
+    parser.add_argument(
+        "--naive-rows", type=int, default=200_000, help="rows for naive vs ScoringClient (default 200,000)"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="naive/ScoringClient turns; median (default 2)")
+    parser.add_argument(
+        "--sweep",
+        type=parse_sweep,
+        default=parse_sweep("1000x1,1000x2,5000x4,10000x2"),
+        help="other --batch-rows x --concurrency for `bankscore score`, next to the default 1000x4 "
+        "(default 1000x1,1000x2,5000x4,10000x2; '' for none)",
+    )
+    parser.add_argument("--sweep-rows", type=int, default=200_000, help="rows per sweep run (default 200,000)")
+    parser.add_argument("--sweep-rounds", type=int, default=2, help="sweep rounds; median (default 2)")
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="run `bankscore score` with the environment's bytecode settings instead of a bytecode cache "
+        "in benchmarks/out/pycache",
+    )
+    parser.add_argument("--calls", type=int, default=2_000, help="single-row calls measured (default 2,000)")
+    parser.add_argument("--warmup", type=int, default=200, help="single-row warm-up calls (default 200)")
+    args = parser.parse_args(argv)
+    for name in ("rows", "predict_rows", "predict_reps", "naive_rows", "rounds", "sweep_rows", "sweep_rounds", "calls"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.warmup < 0:
+        parser.error("--warmup must not be negative")
+    args.predict_rows = min(args.predict_rows, args.rows)
+    args.naive_rows = min(args.naive_rows, args.rows)
+    args.sweep_rows = min(args.sweep_rows, args.rows)
+    return args
+
+
+def benchmark(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from bankscore.endpoint.runner import CACHE_ENV
+    from bankscore.files import read_table
+    from bankscore.model import load_model
+    from bankscore.schema import COLUMN_TYPES
+
+    for name in FOREIGN_ENV:  # this process: the clients below talk only to endpoints started here
+        os.environ.pop(name, None)
+    os.environ.update({k: v for k, v in _loopback_env().items() if k.lower() == "no_proxy"})
+    cli = _bankscore_cli()
+    model_dir = ensure_model(args.model)
+    env = _loopback_env()
+    env[CACHE_ENV] = str(install_as_default_model(model_dir))
+    if not args.no_bytecode_cache:  # as an installed package runs: modules compiled once, then read from the cache
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    problems: list[str] = []
+
+    for line in machine_lines():
+        print(line)
+    print(f"model: {describe_model(model_dir)}")
+    print(f"`bankscore score` runs with {CACHE_ENV}={env[CACHE_ENV]} (a copy of that model as its default)")
+    ambient = "set" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "not set"
+    if args.no_bytecode_cache:
+        print(f"bytecode: the environment's own settings (PYTHONDONTWRITEBYTECODE {ambient})")
+    else:
+        print(f"bytecode: cached in {PYCACHE} (PYTHONPYCACHEPREFIX; PYTHONDONTWRITEBYTECODE is {ambient} here)")
+    data = OUT / f"rows-{args.rows}-seed{args.seed}.csv"
+    started = time.monotonic()
+    write_rows(args.rows, args.seed, data)
+    print(
+        f"data: {args.rows:,} synthetic rows (seed {args.seed}, no label) → {data} "
+        f"({data.stat().st_size / 1e6:,.0f} MB, written in {time.monotonic() - started:.1f} s)",
+        flush=True,
+    )
+    model = load_model(model_dir)
+    predict_data = data
+    if args.predict_rows < args.rows:
+        predict_data = OUT / f"rows-{args.predict_rows}-seed{args.seed}.csv"
+        head_csv(data, args.predict_rows, predict_data)
+    frame = read_table(predict_data, types=COLUMN_TYPES)  # as `bankscore score` reads it: text stays object
+    model.predict(frame.iloc[:1000])  # warm-up
+    expected = model.predict(frame).tolist()
+
+    # The fixed cost of one `bankscore score` process (start-up, imports, model load, swagger, a tiny file),
+    # without and with a bytecode cache: without one, every start compiles every module it imports.
+    small = OUT / f"rows-{OVERHEAD_ROWS}-seed{args.seed}.csv"
+    head_csv(data, OVERHEAD_ROWS, small)
+    small_out = OUT / f"scored-{OVERHEAD_ROWS}.csv"
+    small_command = score_command(cli, small, small_out, None)
+    print(f"\n[1a] fixed cost of one `bankscore score` process on a {OVERHEAD_ROWS:,}-row file")
+    starts: dict[str, CliRun] = {}
+    with tempfile.TemporaryDirectory(prefix="bankscore-bench-pycache-") as empty:  # nothing cached, nothing written
+        no_cache = env | {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty}
+        variants = [("no bytecode cache", no_cache)]
+        if not args.no_bytecode_cache:
+            variants += [("warm-up (fills cache)", env), ("bytecode cached", env)]
+        for label, variant_env in variants:
+            small_out.unlink(missing_ok=True)
+            run = run_score(label, small_command, OVERHEAD_ROWS, variant_env, 120)
+            check_output(run, small_out, expected[:OVERHEAD_ROWS])
+            problems += [f"`bankscore score` ({OVERHEAD_ROWS:,} rows, {label}): {p}" for p in run.problems]
+            starts[label] = run
+            print_cli_run(run)
+    overhead = starts["no bytecode cache" if args.no_bytecode_cache else "bytecode cached"]
+
+    # 1 + 2: the whole `bankscore score` process, between two halves of the in-process repetitions.
+    print(f"\n[1+2] `bankscore score` end to end vs in-process Model.predict (first {args.predict_rows:,} rows)")
+    inproc = PredictTimes(len(frame))
+    first_half = (args.predict_reps + 1) // 2
+    time_predict(model, frame, first_half, inproc)
+    output = OUT / f"scored-{args.rows}.csv"
+    output.unlink(missing_ok=True)
+    timeout = 120 + args.rows / 2_000
+    main = run_score("defaults (1000x4)", score_command(cli, data, output, None), args.rows, env, timeout)
+    check_output(main, output, expected)
+    if args.predict_reps > first_half:
+        time_predict(model, frame, args.predict_reps - first_half, inproc)
+    print(
+        f"  in-process predict     {inproc.rows:>10,} rows: "
+        + ", ".join(f"{s:.2f}" for s in inproc.seconds)
+        + f" s; median = {inproc.rows_per_s:>9,.0f} rows/s (predict call only, rows read as `bankscore score` does)"
+    )
+    print_cli_run(main)
+    problems += [f"`bankscore score` ({main.label}): {p}" for p in main.problems]
+    if main.problems:
+        print(f"  its stderr, the end:\n{_tail(main.stderr)}")
+    marginal = (args.rows - OVERHEAD_ROWS) / max(main.wall - overhead.wall, 1e-9) if args.rows > OVERHEAD_ROWS else 0.0
+    if marginal:
+        print(
+            f"  without the fixed cost ({overhead.wall:.2f} s, {overhead.label}): {marginal:,.0f} rows/s "
+            f"= {marginal / inproc.rows_per_s:.2f} of in-process"
+        )
+
+    # The same process with other --batch-rows / --concurrency, on the first sweep rows, in turns.
+    sweep_runs: list[CliRun] = []
+    sweep_medians: dict[str, float] = {}
+    if args.sweep:
+        sweep_data = data
+        if args.sweep_rows < args.rows:
+            sweep_data = OUT / f"rows-{args.sweep_rows}-seed{args.seed}.csv"
+            head_csv(data, args.sweep_rows, sweep_data)
+        sweep_out = OUT / f"scored-sweep-{args.sweep_rows}.csv"
+        configs = [DEFAULT_CONFIG, *(c for c in args.sweep if c != DEFAULT_CONFIG)]
+        print(
+            f"\n[1b] `bankscore score` --batch-rows x --concurrency on the first {args.sweep_rows:,} rows, "
+            f"{args.sweep_rounds} round(s), forward then backward"
+        )
+        for round_ in range(args.sweep_rounds):
+            for batch, concurrency in configs if round_ % 2 == 0 else configs[::-1]:
+                command = score_command(cli, sweep_data, sweep_out, (batch, concurrency))
+                sweep_out.unlink(missing_ok=True)
+                timeout = 120 + args.sweep_rows / 2_000
+                run = run_score(f"{batch}x{concurrency}", command, args.sweep_rows, env, timeout)
+                check_output(run, sweep_out, expected[: args.sweep_rows])
+                problems += [f"`bankscore score` {run.label}: {p}" for p in run.problems]
+                sweep_runs.append(run)
+                print_cli_run(run)
+        default_label = f"{DEFAULT_CONFIG[0]}x{DEFAULT_CONFIG[1]}"
+        for batch, concurrency in configs:
+            label = f"{batch}x{concurrency}"
+            sweep_medians[label] = statistics.median(r.rows_per_s for r in sweep_runs if r.label == label)
+        for label, rps in sweep_medians.items():
+            ratio = rps / sweep_medians[default_label]
+            print(f"  {label:<10} median {rps:>9,.0f} rows/s = {ratio:.2f} × the default {default_label}")
+
+    # 3: naive client vs ScoringClient, same endpoint, same rows.
+    print(f"\n[3] ScoringClient vs naive (requests + json + to_dict('records'), {NAIVE_BATCH:,}-row batches in turn)")
+    naive_frame = pd.read_csv(data, nrows=args.naive_rows)  # a user's DataFrame: pandas' own dtypes
+    client_runs, client_problems = compare_clients(model_dir, naive_frame, args.rounds)
+    problems += [f"naive vs ScoringClient: {p}" for p in client_problems]
+    naive_rps = statistics.median(r.rows_per_s for r in client_runs if r.name == "naive")
+    client_rps = statistics.median(r.rows_per_s for r in client_runs if r.name == "ScoringClient")
+    if not client_problems:
+        print(f"  checked: both give the same {args.naive_rows:,} predictions")
+
+    # 4: single-row latency against `bankscore serve` in its own process.
+    print(f"\n[4] single-row ScoringClient.predict latency, {args.calls:,} calls after {args.warmup:,} warm-up")
+    latency_rows = cast(list[dict[str, Any]], frame.iloc[: min(len(frame), 1000)].to_dict("records"))
+    with tempfile.TemporaryDirectory(prefix="bankscore-bench-") as tmp:
+        log = Path(tmp) / "serve.log"
+        with serve_process(model_dir, log, env) as (uri, pid):
+            print(f"  `bankscore serve --no-auth --no-access-log` PID {pid}, {uri}, 1 worker", flush=True)
+            server_cpu = _process_cpu_seconds(pid)
+            with Meter.measure() as meter:
+                samples, latency_problems = measure_latency(
+                    uri, latency_rows, expected[: len(latency_rows)], args.warmup, args.calls
+                )
+            server_share = (_process_cpu_seconds(pid) - server_cpu) / meter.wall
+            meter.other_cpu = max(0.0, meter.other_cpu - server_share)  # the server is ours, not other
+    problems += [f"single-row latency: {p}" for p in latency_problems]
+    p50, p90, p99 = (percentile(samples, q) for q in (50, 90, 99))
+    worst = max(samples)
+    print(
+        f"  p50 {p50:.2f} ms  p90 {p90:.2f} ms  p99 {p99:.2f} ms  max {worst:.2f} ms  "
+        f"({len(samples) / sum(samples) * 1000:,.0f} calls/s in sequence; CPU: client {meter.own_cpu:.0%}, "
+        f"server {server_share:.0%}, other {meter.other_cpu:.0%}){_noisy(meter.other_cpu)}"
+    )
+
+    # Summary.
+    e2e = main.rows_per_s / inproc.rows_per_s if inproc.rows_per_s else 0.0
+    over_naive = client_rps / naive_rps if naive_rps else 0.0
+    best = max(sweep_medians, key=lambda label: sweep_medians[label], default=None)
+    print("\nsummary")
+    print(
+        f"  end-to-end `bankscore score` {main.rows_per_s:,.0f} rows/s ÷ in-process predict "
+        f"{inproc.rows_per_s:,.0f} rows/s = {e2e:.2f} (target ≥ {TARGET_E2E:g}, aim {AIM_E2E:g}) "
+        f"{verdict(e2e >= TARGET_E2E)}{' (aim met)' if e2e >= AIM_E2E else ''}"
+    )
+    if best is not None:
+        gain = sweep_medians[best] / sweep_medians[f"{DEFAULT_CONFIG[0]}x{DEFAULT_CONFIG[1]}"]
+        print(f"    best --batch-rows x --concurrency on {args.sweep_rows:,} rows: {best} ({gain:.2f} × the default)")
+    cold = starts["no bytecode cache"].wall
+    print(f"    fixed cost per process {overhead.wall:.2f} s ({overhead.label}); {cold:.2f} s with no bytecode cache")
+    if main.peak_rss_mb is not None:
+        print(f"    peak RSS of `bankscore score` on {args.rows:,} rows: {main.peak_rss_mb:,.0f} MB")
+    print(
+        f"  ScoringClient {client_rps:,.0f} rows/s ÷ naive {naive_rps:,.0f} rows/s = {over_naive:.1f}× "
+        f"(target ≥ {TARGET_NAIVE:g}×) {verdict(over_naive >= TARGET_NAIVE)}"
+    )
+    print(f"  single-row predict p99 {p99:.2f} ms (target ≤ {TARGET_P99_MS:g} ms) {verdict(p99 <= TARGET_P99_MS)}")
+    others = [main.other_cpu, overhead.other_cpu, *(r.other_cpu for r in sweep_runs)]
+    noisy = max([*others, *(r.meter.other_cpu for r in client_runs), meter.other_cpu])
+    if noisy > NOISY_OTHER_CPU:
+        print(
+            f"WARNING: other processes used up to {noisy:.0%} of a core during a measurement: the machine was not "
+            "quiet, so these figures are not the final measurement."
+        )
+    print(
+        "CPU: share of one core during the stretch (100% = one core busy); other = the rest of the machine. "
+        "in-process predict is the model alone (LightGBM, one thread) on a DataFrame already in memory."
+    )
+    print(f"reproduce: {reproduce_command(args, model_dir)}")
+    summary = {
+        "rows": args.rows,
+        "e2e_rows_per_s": round(main.rows_per_s),
+        "inprocess_rows_per_s": round(inproc.rows_per_s),
+        "e2e_ratio": round(e2e, 3),
+        "e2e_peak_rss_mb": None if main.peak_rss_mb is None else round(main.peak_rss_mb),
+        "sweep": {label: round(rps) for label, rps in sweep_medians.items()},
+        "naive_rows_per_s": round(naive_rps),
+        "client_rows_per_s": round(client_rps),
+        "client_over_naive": round(over_naive, 2),
+        "latency_ms": {"p50": round(p50, 3), "p90": round(p90, 3), "p99": round(p99, 3), "max": round(worst, 3)},
+        "valid": not problems,
+    }
+    print(SUMMARY_MARK + json.dumps(summary))
+    if problems:
+        print("\nINVALID: a correctness check failed:")
+        print("\n".join(f"  {p}" for p in problems))
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from requests import RequestException
+
+    from bankscore import BankscoreError
+
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
+        return benchmark(args)
+    except BenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except (BankscoreError, RequestException) as err:  # an answer that should have been right was not
+        print(f"INVALID: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
