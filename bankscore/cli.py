@@ -288,6 +288,9 @@ def _client(endpoint: str | None, key_file: Path | None, swagger: str | None, **
                 f"No endpoint configured (--endpoint or BANKSCORE_ENDPOINT): using the embedded local endpoint "
                 f"at {endpoint} ({local.app.model.name}, version {local.app.model.version})."
             )
+        if "concurrency" not in options:
+            # The embedded endpoint scores on this machine's cores: more requests in flight only contend.
+            options["concurrency"] = (os.cpu_count() or 2) if local is not None else 4
         try:
             client = ScoringClient(endpoint, key=key, key_file=key_file, swagger=swagger, **options)
         except KeySourceError as exc:
@@ -322,7 +325,12 @@ def score(
     swagger: SwaggerOption = None,
     proba: Annotated[bool, typer.Option("--proba", help="Add one probability column per class.")] = False,
     batch_rows: Annotated[int, typer.Option(help="Rows per request.", min=1)] = 1_000,
-    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.", min=1, max=64)] = 4,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Requests in flight at once. Default: 4, or one per core for the embedded endpoint.", min=1, max=64
+        ),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for one answer.", min=0.1)] = 60.0,
     on_error: Annotated[
         OnErrorChoice, typer.Option(help="fail: stop at the first failure; column: fill an error column and go on.")
@@ -340,6 +348,8 @@ def score(
     if not input_path.is_file():
         fail(f"{input_path}: no such file")
     options = {"batch_rows": batch_rows, "concurrency": concurrency, "timeout": timeout}
+    if concurrency is None:
+        del options["concurrency"]
     with _client(endpoint, key_file, swagger, **options) as client:
         contract = client.contract
         try:

@@ -32,6 +32,13 @@ METRICS_FILE: Final = "metrics.json"
 FloatMatrix = npt.NDArray[np.float64]
 
 
+class _Codes(dict[str, float]):
+    """Level → code; a level the model never saw is NaN (a C-speed map over values, no per-value default)."""
+
+    def __missing__(self, key: str) -> float:
+        return math.nan
+
+
 @dataclass(frozen=True)
 class InputSchema:
     """What the model was trained on: column order, JSON types and the category levels it saw."""
@@ -39,10 +46,10 @@ class InputSchema:
     columns: tuple[str, ...]
     types: Mapping[str, ColumnType]
     levels: Mapping[str, tuple[str, ...]]
-    _codes: dict[str, dict[str, float]] = field(init=False, repr=False, compare=False)
+    _codes: dict[str, _Codes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        codes = {col: {level: float(i) for i, level in enumerate(lv)} for col, lv in self.levels.items()}
+        codes = {col: _Codes({level: float(i) for i, level in enumerate(lv)}) for col, lv in self.levels.items()}
         object.__setattr__(self, "_codes", codes)
 
     @property
@@ -59,12 +66,10 @@ class InputSchema:
         LightGBM routes as missing and the linear model scores as zero, so unseen levels score.
         """
         matrix = np.empty((n_rows, len(self.columns)), dtype=np.float64)
-        nan = math.nan
         for j, name in enumerate(self.columns):
             values = columns[name]
             if self.types[name] == "string":
-                lookup = self._codes[name]
-                matrix[:, j] = [lookup.get(v, nan) for v in values]
+                matrix[:, j] = np.fromiter(map(self._codes[name].__getitem__, values), np.float64, n_rows)
             else:
                 matrix[:, j] = values
         return matrix
