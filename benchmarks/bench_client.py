@@ -15,7 +15,7 @@ Four measurements, all on the same synthetic rows and the same model:
    on loopback. Target: p99 ≤ 5 ms.
 
     uv run python benchmarks/bench_client.py [--model DIR] [--rows 1000000] [--naive-rows 200000]
-                                             [--sweep 1000x1,1000x2,5000x4,10000x2] [--sweep-rows 200000]
+                                             [--sweep 1000x1,1000x4,5000x2,10000x2] [--sweep-rows 200000]
                                              [--sweep-rounds 2] [--rounds 2] [--calls 2000] [--warmup 200]
 
 Without --model, a model is trained once into benchmarks/out/model-synthetic (synthetic rows).
@@ -69,7 +69,8 @@ TARGET_E2E: Final = 0.4  # end-to-end rows/s ÷ in-process predict rows/s
 AIM_E2E: Final = 0.6
 TARGET_NAIVE: Final = 3.0  # ScoringClient rows/s ÷ naive rows/s
 TARGET_P99_MS: Final = 5.0
-DEFAULT_CONFIG: Final = (1_000, 4)  # `bankscore score` defaults: --batch-rows, --concurrency
+# `bankscore score` defaults against the embedded endpoint: --batch-rows 1000, --concurrency one per core.
+DEFAULT_CONFIG: Final = (1_000, os.cpu_count() or 2)
 NAIVE_BATCH: Final = 1_000
 OVERHEAD_ROWS: Final = 1_000
 START_TIMEOUT_S: Final = 60.0
@@ -647,9 +648,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sweep",
         type=parse_sweep,
-        default=parse_sweep("1000x1,1000x2,5000x4,10000x2"),
-        help="other --batch-rows x --concurrency for `bankscore score`, next to the default 1000x4 "
-        "(default 1000x1,1000x2,5000x4,10000x2; '' for none)",
+        default=parse_sweep("1000x1,1000x4,5000x2,10000x2"),
+        help="other --batch-rows x --concurrency for `bankscore score`, next to the default (1000 x one per core) "
+        "(default 1000x1,1000x4,5000x2,10000x2; '' for none)",
     )
     parser.add_argument("--sweep-rows", type=int, default=200_000, help="rows per sweep run (default 200,000)")
     parser.add_argument("--sweep-rounds", type=int, default=2, help="sweep rounds; median (default 2)")
@@ -749,7 +750,13 @@ def benchmark(args: argparse.Namespace) -> int:
     output = OUT / f"scored-{args.rows}.csv"
     output.unlink(missing_ok=True)
     timeout = 120 + args.rows / 2_000
-    main = run_score("defaults (1000x4)", score_command(cli, data, output, None), args.rows, env, timeout)
+    main = run_score(
+        f"defaults ({DEFAULT_CONFIG[0]}x{DEFAULT_CONFIG[1]})",
+        score_command(cli, data, output, None),
+        args.rows,
+        env,
+        timeout,
+    )
     check_output(main, output, expected)
     if args.predict_reps > first_half:
         time_predict(model, frame, args.predict_reps - first_half, inproc)
