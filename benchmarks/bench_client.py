@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import importlib.metadata
 import json
 import math
@@ -43,7 +42,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,11 +52,17 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any, Final, cast
 
+import _common
+from _common import _CLK_TCK, REPO_ROOT, BenchError, describe_model
+from _common import bankscore_cli as _bankscore_cli
+from _common import busy_cpu_seconds as _busy_cpu_seconds
+from _common import die_with_parent as _die_with_parent
+from _common import free_port as _free_port
+from _common import raise_on_sigterm as _raise_on_sigterm
+
 HERE: Final = Path(__file__).resolve().parent
-REPO_ROOT: Final = HERE.parent
 OUT: Final = HERE / "out"
 DEFAULT_MODEL: Final = OUT / "model-synthetic"
 CACHE: Final = OUT / "client-cache"
@@ -74,7 +78,6 @@ DEFAULT_CONFIG: Final = (1_000, os.cpu_count() or 2)
 NAIVE_BATCH: Final = 1_000
 OVERHEAD_ROWS: Final = 1_000
 START_TIMEOUT_S: Final = 60.0
-TRAIN_TIMEOUT_S: Final = 1800
 REQUEST_TIMEOUT_S: Final = 60.0
 TIME_BIN: Final = Path("/usr/bin/time")
 SUMMARY_MARK: Final = "BENCH_SUMMARY "
@@ -92,22 +95,11 @@ FOREIGN_ENV: Final = (
 _LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class BenchError(RuntimeError):
-    """The benchmark cannot run (missing script, server that does not start)."""
-
-
 # ------------------------------------------------------------------------------------------- processes
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM it if this script dies, so no server outlives a crash."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """Turn SIGTERM into an exception so the `with` blocks stop what we started."""
-    raise KeyboardInterrupt(f"signal {signum}")
+def ensure_model(model: Path | None) -> Path:
+    return _common.ensure_model(model, DEFAULT_MODEL)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -120,16 +112,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
-
-
-_CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
-
-
-def _busy_cpu_seconds() -> float:
-    """CPU the whole machine spent outside idle and I/O wait, from /proc/stat (steal included)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / _CLK_TCK
 
 
 def _process_cpu_seconds(pid: int) -> float:
@@ -177,22 +159,6 @@ def _noisy(other_cpu: float) -> str:
     return "  (noisy)" if other_cpu > NOISY_OTHER_CPU else ""
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _bankscore_cli() -> str:
-    """The project's console script next to the interpreter `uv run` picked."""
-    candidate = Path(sys.executable).with_name("bankscore")
-    found = str(candidate) if candidate.is_file() else shutil.which("bankscore")
-    if not found:
-        raise BenchError("the `bankscore` console script is not installed; run `uv sync` in the repository")
-    return found
-
-
 def _loopback_env() -> dict[str, str]:
     """Our environment without endpoint/key settings, with loopback kept away from any proxy."""
     env = {k: v for k, v in os.environ.items() if k not in FOREIGN_ENV}
@@ -207,38 +173,6 @@ def _tail(text: str, limit: int = 3000) -> str:
 
 
 # ------------------------------------------------------------------------------------------- model & data
-
-
-def ensure_model(model: Path | None) -> Path:
-    """The model to use: --model as given, else benchmarks/out/model-synthetic, trained once if missing."""
-    from bankscore.model import MODEL_FILE
-
-    if model is not None:
-        if not (model / MODEL_FILE).is_file():
-            raise BenchError(f"{model} is not a model directory (no {MODEL_FILE}); train one with `bankscore train`")
-        return model.resolve()
-    if (DEFAULT_MODEL / MODEL_FILE).is_file():
-        return DEFAULT_MODEL
-    command = [_bankscore_cli(), "train", "--out", str(DEFAULT_MODEL)]
-    print(f"training the benchmark model: {shlex.join(command)}", flush=True)
-    started = time.monotonic()
-    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TRAIN_TIMEOUT_S, check=False)
-    if done.returncode != 0:
-        raise BenchError(f"training failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    print(f"trained in {time.monotonic() - started:.0f}s", flush=True)
-    return DEFAULT_MODEL
-
-
-def describe_model(model_dir: Path) -> str:
-    try:
-        document = json.loads((model_dir / "model.json").read_text())
-        metrics = json.loads((model_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return str(model_dir)
-    return (
-        f"{model_dir} ({metrics.get('winner')}, version {document.get('version')}, "
-        f"trained on {metrics.get('source')}, {metrics.get('rows')} rows)"
-    )
 
 
 def install_as_default_model(model_dir: Path) -> Path:

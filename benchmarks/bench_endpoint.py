@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import platform
@@ -27,7 +26,6 @@ import resource
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,11 +36,17 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any, Final, cast
 
+import _common
+from _common import _CLK_TCK, REPO_ROOT, BenchError, describe_model
+from _common import bankscore_cli as _bankscore_cli
+from _common import busy_cpu_seconds as _busy_cpu_seconds
+from _common import die_with_parent as _die_with_parent
+from _common import free_port as _free_port
+from _common import raise_on_sigterm as _raise_on_sigterm
+
 HERE: Final = Path(__file__).resolve().parent
-REPO_ROOT: Final = HERE.parent
 DEFAULT_MODEL: Final = HERE / "out" / "model"
 REAL_DATA: Final = REPO_ROOT.parent / "shared" / "data" / "bankmarketing_train.csv"
 
@@ -53,7 +57,6 @@ DATA_SEED: Final = 20240601
 WRK_TIMEOUT_S: Final = 10  # per request; a slower answer counts as a socket error (timeout)
 WRK_GRACE_S: Final = 30  # how long past its duration a wrk run may take before it is killed
 START_TIMEOUT_S: Final = 60.0
-TRAIN_TIMEOUT_S: Final = 1800
 SUMMARY_MARK: Final = "BENCH_SUMMARY "
 NOISY_OTHER_CPU: Final = 0.15  # above this share of a core used by others, the machine was not quiet
 OURS: Final = "ours"
@@ -81,25 +84,11 @@ end
 """
 
 
-class BenchError(RuntimeError):
-    """The benchmark cannot run (missing tool, server that does not start, wrong answers)."""
-
-
 # ------------------------------------------------------------------------------------------- processes
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM it if this script dies, so no server outlives a crash."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """Turn SIGTERM into an exception so the `with` blocks stop the servers we started."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-_CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
+def ensure_model(model: Path | None) -> Path:
+    return _common.ensure_model(model, DEFAULT_MODEL, REAL_DATA if REAL_DATA.is_file() else None)
 
 
 def _tree_cpu_seconds(root: int) -> float:
@@ -128,33 +117,10 @@ def _tree_cpu_seconds(root: int) -> float:
     return total
 
 
-def _busy_cpu_seconds() -> float:
-    """CPU the whole machine spent outside idle and I/O wait, from /proc/stat (steal included)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / _CLK_TCK
-
-
 def _children_cpu_seconds() -> float:
     """CPU of reaped children; around one wrk run, that is wrk's own CPU."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _bankscore_cli() -> str:
-    """The project's console script next to the interpreter `uv run` picked."""
-    candidate = Path(sys.executable).with_name("bankscore")
-    found = str(candidate) if candidate.is_file() else shutil.which("bankscore")
-    if not found:
-        raise BenchError("the `bankscore` console script is not installed; run `uv sync` in the repository")
-    return found
 
 
 # ------------------------------------------------------------------------------------------- HTTP
@@ -293,36 +259,6 @@ def microsoft_server(model_dir: Path) -> Iterator[Server]:
 
 
 # ------------------------------------------------------------------------------------------- model & data
-
-
-def ensure_model(model: Path | None) -> Path:
-    """The model to serve: --model as given, else benchmarks/out/model, trained once if missing."""
-    from bankscore.model import MODEL_FILE
-
-    if model is not None:
-        if not (model / MODEL_FILE).is_file():
-            raise BenchError(f"{model} is not a model directory (no {MODEL_FILE}); train one with `bankscore train`")
-        return model.resolve()
-    if (DEFAULT_MODEL / MODEL_FILE).is_file():
-        return DEFAULT_MODEL
-    command = [_bankscore_cli(), "train", "--out", str(DEFAULT_MODEL)]
-    if REAL_DATA.is_file():
-        command += ["--data", str(REAL_DATA)]
-    print(f"training the benchmark model: {shlex.join(command)}", flush=True)
-    started = time.monotonic()
-    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TRAIN_TIMEOUT_S, check=False)
-    if done.returncode != 0:
-        raise BenchError(f"training failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    print(f"trained in {time.monotonic() - started:.0f}s", flush=True)
-    return DEFAULT_MODEL
-
-
-def describe_model(model_dir: Path) -> str:
-    try:
-        metrics = json.loads((model_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return str(model_dir)
-    return f"{model_dir} ({metrics.get('winner')}, trained on {metrics.get('source')}, {metrics.get('rows')} rows)"
 
 
 def write_payloads(directory: Path) -> dict[int, Path]:
