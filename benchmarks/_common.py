@@ -37,6 +37,18 @@ def raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Stop one process we started, by its PID: SIGTERM, then SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
 def busy_cpu_seconds() -> float:
     """CPU the whole machine spent outside idle and I/O wait, from /proc/stat (steal included)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

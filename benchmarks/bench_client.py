@@ -61,6 +61,7 @@ from _common import busy_cpu_seconds as _busy_cpu_seconds
 from _common import die_with_parent as _die_with_parent
 from _common import free_port as _free_port
 from _common import raise_on_sigterm as _raise_on_sigterm
+from _common import stop_process as _stop
 
 HERE: Final = Path(__file__).resolve().parent
 OUT: Final = HERE / "out"
@@ -100,18 +101,6 @@ _LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def ensure_model(model: Path | None) -> Path:
     return _common.ensure_model(model, DEFAULT_MODEL)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop one process we started, by its PID: SIGTERM, then SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 def _process_cpu_seconds(pid: int) -> float:

@@ -227,14 +227,8 @@ class OurEndpoint:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if process is not None:
+            _common.stop_process(process)
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
