@@ -11,14 +11,16 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import orjson
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
+from pyarrow import ArrowException
 
 from ._exceptions import BankscoreError
 
+DEFAULT_CHUNK_ROWS: Final = 50_000
 FORMATS: Final = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx", ".jsonl": "jsonl"}
 
 
@@ -35,35 +37,75 @@ def file_format(path: Path) -> str:
 
 
 def read_table(path: Path, *, types: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Read a table, typed by the contract where given.
+    """Read a whole table, typed by the contract where given (see `iter_frames`)."""
+    frames = list(iter_frames(path, types=types, chunk_rows=None))
+    return frames[0] if len(frames) == 1 else pd.concat(frames)
 
-    Text columns stay text (so '001' stays '001'). A number column with one bad cell would come
-    back as all text; its numbers are restored, so only the bad cell is reported later.
+
+def iter_frames(
+    path: Path, *, types: Mapping[str, str] | None = None, chunk_rows: int | None = DEFAULT_CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """Read a table in chunks of `chunk_rows` (None: all at once), so memory stays bounded.
+
+    Each chunk is indexed by its rows' 0-based positions in the file, so errors name the same row
+    whatever the chunk size. Text columns stay text (so '001' stays '001'). A number column with one
+    bad cell comes back as text; its numbers are restored, so only the bad cell is reported later.
+    XLSX is read whole (openpyxl has no cheap chunked reader) and then handed out in chunks.
     """
     fmt = file_format(path)
     if not path.is_file():
         raise FileFormatError(f"{path}: no such file")
     types = types or {}
-    dtype = {name: "object" for name, kind in types.items() if kind == "string"}
+    seen = 0
     try:
-        if fmt == "csv":
-            frame = pd.read_csv(path, dtype=dtype, encoding="utf-8", na_values=[""], keep_default_na=False)
-        elif fmt == "parquet":
-            frame = pd.read_parquet(path)
-        elif fmt == "xlsx":
-            frame = pd.read_excel(path, dtype=dtype, engine="openpyxl")
-        else:
-            frame = _read_jsonl(path)
+        for frame in _raw_frames(path, fmt, types, chunk_rows):
+            if frame.empty:
+                continue
+            frame.index = pd.RangeIndex(seen, seen + len(frame))
+            seen += len(frame)
+            yield _restore_numbers(frame, types)
+    except FileFormatError:
+        raise
     except UnicodeDecodeError as exc:
         raise FileFormatError(
             f"{path.name} is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
         ) from None
     except pd.errors.EmptyDataError:
         raise FileFormatError(f"{path.name} is empty: expected a header row and data rows") from None
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
+    except (pd.errors.ParserError, ValueError, OSError, ArrowException) as exc:
         raise FileFormatError(f"{path.name} can't be read as {fmt}: {_first_line(exc)}") from None
-    if frame.empty:
+    if not seen:
         raise FileFormatError(f"{path.name} has no data rows")
+
+
+def _raw_frames(path: Path, fmt: str, types: Mapping[str, str], chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    dtype = {name: "object" for name, kind in types.items() if kind == "string"}
+    if fmt == "csv":
+        options: dict[str, Any] = {"dtype": dtype, "encoding": "utf-8", "na_values": [""], "keep_default_na": False}
+        if chunk_rows is None:
+            yield pd.read_csv(path, **options)
+        else:
+            with pd.read_csv(path, chunksize=chunk_rows, **options) as reader:
+                yield from reader
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        if chunk_rows is None:
+            yield pd.read_parquet(path)
+        else:
+            with pq.ParquetFile(path) as parquet:
+                for batch in parquet.iter_batches(batch_size=chunk_rows):
+                    yield batch.to_pandas()
+    elif fmt == "xlsx":
+        whole = pd.read_excel(path, dtype=dtype, engine="openpyxl")
+        step = chunk_rows or max(len(whole), 1)
+        for start in range(0, max(len(whole), 1), step):
+            yield whole.iloc[start : start + step]
+    else:
+        yield from _read_jsonl(path, chunk_rows)
+
+
+def _restore_numbers(frame: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
     for name, kind in types.items():
         if kind in ("int64", "double") and name in frame.columns and not is_numeric_dtype(frame[name]):
             numbers = pd.to_numeric(frame[name], errors="coerce")
@@ -72,8 +114,8 @@ def read_table(path: Path, *, types: Mapping[str, str] | None = None) -> pd.Data
     return frame
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    records = []
+def _read_jsonl(path: Path, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    records: list[dict[str, Any]] = []
     with path.open("rb") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -85,7 +127,11 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             if not isinstance(record, dict):
                 raise FileFormatError(f"{path.name} line {number} is not a JSON object")
             records.append(record)
-    return pd.DataFrame.from_records(records)
+            if chunk_rows is not None and len(records) >= chunk_rows:
+                yield pd.DataFrame.from_records(records)
+                records = []
+    if records:
+        yield pd.DataFrame.from_records(records)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -107,34 +153,139 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
 
 def write_table(frame: pd.DataFrame, target: Path) -> None:
+    with open_writer(target) as writer:
+        writer.write(frame)
+
+
+@contextlib.contextmanager
+def open_writer(target: Path) -> Iterator[TableWriter]:
+    """A writer that appends chunks to a temporary file, renamed over `target` only if the block succeeds."""
     fmt = file_format(target)
     with atomic_path(target) as temporary:
-        if fmt == "csv":
-            _write_csv(frame, temporary)
-        elif fmt == "parquet":
-            frame.to_parquet(temporary, index=False)
-        elif fmt == "xlsx":
-            frame.to_excel(temporary, index=False, engine="openpyxl")
-        else:
-            with temporary.open("wb") as handle:
-                names = [str(c) for c in frame.columns]
-                for values in zip(*(frame[c].tolist() for c in frame.columns), strict=True):
-                    record = {
-                        k: (None if isinstance(v, float) and v != v else v) for k, v in zip(names, values, strict=True)
-                    }
-                    handle.write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+        writer = _WRITERS[fmt](temporary)
+        try:
+            yield writer
+            writer.close()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writer.close()
+            raise
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+class TableWriter:
+    """Appends DataFrame chunks (same columns each time) to one file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self._write(frame)
+        self.rows += len(frame)
+
+    def _write(self, frame: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish the file; called once, after the last chunk."""
+
+
+class _CsvWriter(TableWriter):
     """Arrow's CSV writer is about 5× pandas'; mixed-type object columns it can't type fall back to pandas."""
-    import pyarrow as pa
-    from pyarrow import csv
 
-    try:
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._handle = path.open("wb")
+
+    def _write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        from pyarrow import csv
+
+        header = self.rows == 0
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError):
+            self._handle.write(frame.to_csv(index=False, header=header, lineterminator="\n").encode())
+            return
+        plain_header = not any(set(str(c)) & set(',"\r\n') for c in frame.columns)
+        options = csv.WriteOptions(
+            include_header=header, quoting_style="needed", quoting_header="none" if plain_header else "needed"
+        )
+        csv.write_csv(table, self._handle, options)
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class _JsonlWriter(TableWriter):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._handle = path.open("wb")
+
+    def _write(self, frame: pd.DataFrame) -> None:
+        names = [str(c) for c in frame.columns]
+        lines = []
+        for values in zip(*(frame[c].tolist() for c in frame.columns), strict=True):
+            record = {k: (None if isinstance(v, float) and v != v else v) for k, v in zip(names, values, strict=True)}
+            lines.append(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY))
+        self._handle.write(b"\n".join(lines) + b"\n")
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class _ParquetWriter(TableWriter):
+    """One row group per chunk; the first chunk fixes the schema and later chunks are cast to it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._writer: Any = None
+        self._schema: Any = None
+
+    def _write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         table = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowException, TypeError, ValueError):
-        frame.to_csv(path, index=False)
-        return
-    plain_header = not any(set(str(c)) & set(',"\r\n') for c in frame.columns)
-    options = csv.WriteOptions(quoting_style="needed", quoting_header="none" if plain_header else "needed")
-    csv.write_csv(table, path, options)
+        if self._writer is None:
+            # A column empty throughout the first chunk has no type yet: text takes whatever comes later.
+            fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
+            self._schema = pa.schema(fields, metadata=table.schema.metadata)
+            self._writer = pq.ParquetWriter(self.path, self._schema)
+        schema = self._schema
+        if not table.schema.equals(schema, check_metadata=False):
+            try:
+                table = table.select(schema.names).cast(schema)
+            except (pa.ArrowException, KeyError) as exc:
+                raise FileFormatError(
+                    f"a column changes type after row {self.rows:,} ({_first_line(exc)}); "
+                    "write CSV or JSONL instead, or make the column's type the same throughout"
+                ) from None
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+class _XlsxWriter(TableWriter):
+    """Excel files are written whole (and hold at most 1,048,576 rows anyway)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._frames: list[pd.DataFrame] = []
+
+    def _write(self, frame: pd.DataFrame) -> None:
+        self._frames.append(frame)
+
+    def close(self) -> None:
+        if self._frames:
+            pd.concat(self._frames).to_excel(self.path, index=False, engine="openpyxl")
+
+
+_WRITERS: Final[dict[str, type[TableWriter]]] = {
+    "csv": _CsvWriter,
+    "jsonl": _JsonlWriter,
+    "parquet": _ParquetWriter,
+    "xlsx": _XlsxWriter,
+}

@@ -21,7 +21,7 @@ from .. import __version__
 from ..model import Model
 from .auth import MALFORMED_MESSAGE, KeyRing, Verdict
 from .faults import MODEL_ERROR, FaultPlan
-from .payload import ClientError, Contract, RowError, ScoreRequest, parse_body
+from .payload import BodyParser, ClientError, Contract, RowError, ScoreRequest
 from .swagger import swagger_v2, swagger_v3
 
 Scope = MutableMapping[str, Any]
@@ -32,7 +32,7 @@ Send = Callable[[Message], Awaitable[None]]
 DEFAULT_MAX_BODY_BYTES: Final = 100 * 1024 * 1024  # AKS front end's cap
 MAX_REQUEST_ID_LENGTH: Final = 100
 # Bodies above this are decoded and scored on a worker thread so small requests keep flowing.
-OFFLOAD_BYTES: Final = 256 * 1024
+OFFLOAD_BYTES: Final = 16 * 1024
 REQUEST_ID_HEADERS: Final = (b"x-ms-client-request-id", b"x-request-id", b"x-ms-request-id")
 SERVER_VERSION: Final = f"bankscore/{__version__}"
 MODEL_ERROR_MESSAGE: Final = "An unexpected error occurred in scoring script. Check the logs for more info."
@@ -74,6 +74,7 @@ class ScoringApp:
         self.keys = keys
         self.max_body_bytes = max_body_bytes
         self.faults = faults or FaultPlan()
+        self._parser = BodyParser(contract, model.schema)
         self._swagger = {
             "2": orjson.dumps(swagger_v2(model, contract, title)),
             "3": orjson.dumps(swagger_v3(model, contract, title)),
@@ -213,9 +214,9 @@ class ScoringApp:
         return await self._send(send, exchange, status, payload, b"application/json")
 
     def _run(self, body: bytes, exchange: _Exchange) -> tuple[int, bytes]:
-        request: ScoreRequest = parse_body(body, self.contract, self.model.schema)
+        request: ScoreRequest = self._parser.parse(body)
         exchange.rows = request.rows
-        matrix = self.model.schema.encode_columns(request.columns, request.rows)
+        matrix = request.encoded(self.model.schema)
         results: Any
         if request.method == "predict_proba":
             results = self.model.proba_from_matrix(matrix)
