@@ -65,3 +65,13 @@ __all__ = [
     "__version__",
     "parse_swagger",
 ]
+
+
+def main() -> None:
+    """The template workbook's button: xlwings runs `<workbook name>.main()`, and the template is bankscore.xlsm.
+
+    Scores the selected table, or writes sample data into an empty selection (needs `bankscore[excel]`).
+    """
+    from .excel.macros import score_selection
+
+    score_selection()

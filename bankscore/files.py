@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -140,11 +140,21 @@ def _first_line(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; rename it over `target` only if the block succeeds."""
+    """Yield a temporary path beside `target`; rename it over `target` only if the block succeeds.
+
+    The temporary file is created with the user's umask (as a plain open would), not mkstemp's 0600,
+    so the finished file has the permissions the user expects.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".part{target.suffix}", dir=target.parent)
-    os.close(fd)
-    temporary = Path(name)
+    for _ in range(100):
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part{target.suffix}")
+        try:
+            os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"no free temporary name beside {target}")
     try:
         yield temporary
         os.replace(temporary, target)
