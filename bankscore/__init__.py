@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from ._base_client import PreparedRequest, read_scores
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -51,6 +52,7 @@ __all__ = [
     "ModelLoadError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PreparedRequest",
     "Problem",
     "RateLimitError",
     "RequestTimeoutError",
@@ -64,6 +66,7 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "__version__",
     "parse_swagger",
+    "read_scores",
 ]
 
 

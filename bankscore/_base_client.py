@@ -147,6 +147,42 @@ def request_headers(authorization: str | None, model_deployment: str | None) -> 
     return headers, client_request_id
 
 
+@dataclass(frozen=True)
+class PreparedRequest:
+    """One /score request built by the client, for tools that send it themselves (a load generator).
+
+    The headers hold the key, so they are left out of the repr.
+    """
+
+    url: str
+    body: bytes = field(repr=False)
+    headers: dict[str, str] = field(repr=False)
+    rows: int
+    method: str = "predict"
+
+
+def read_scores(status_code: int, body: bytes, rows: int, headers: Mapping[str, Any] | None = None) -> list[Any]:
+    """The results of a /score answer received elsewhere, judged as the client judges its own.
+
+    Raises the client's APIError subclass for anything but one result per row sent: a non-2xx
+    status, a 200 carrying a model error, a body that isn't scores, the wrong number of results.
+    """
+    wanted = ("x-ms-request-id", "x-request-id", "x-ms-run-function-failed", "retry-after", "content-type")
+    kept: dict[str, str] = {}
+    for name in wanted:  # any mapping will do (HTTP clients differ); only these headers matter
+        value = headers.get(name) if headers is not None else None
+        if isinstance(value, list | tuple):
+            value = value[0] if value else None
+        if value is not None:
+            kept[name] = str(value)
+    response = httpx.Response(status_code, content=body, headers=kept)
+    outcome = interpret(response, Batch(0, rows), "", RetryPolicy(max_retries=0))
+    if outcome.results is None:
+        assert outcome.error is not None
+        raise outcome.error
+    return outcome.results
+
+
 @dataclass
 class Outcome:
     """How one answer reads: results, or an error and whether trying again could help."""

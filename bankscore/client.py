@@ -20,12 +20,14 @@ from pydantic import BaseModel
 from ._base_client import (
     ClientOptions,
     Outcome,
+    PreparedRequest,
     Progress,
     Sleep,
     SwaggerSource,
     attempts,
     check_method,
     health_uri,
+    request_headers,
     scoring_uri,
     swagger_fetch_error,
     swagger_from_response,
@@ -36,7 +38,7 @@ from ._base_client import (
 from ._exceptions import APIError, ContractError
 from .contract import Contract, load_swagger_file, parse_swagger
 from .credentials import KeyCredential
-from .encoding import Batch, Method, encode_batch, plan_batches
+from .encoding import Batch, Method, encode, encode_batch, plan_batches
 from .rowmodel import build_row_model
 from .validation import ExtraColumns, Rows, Table, to_table
 
@@ -88,6 +90,10 @@ class _ClientBase:
         return self._options.endpoint
 
     @property
+    def contract(self) -> Contract:
+        raise NotImplementedError
+
+    @property
     def options(self) -> ClientOptions:
         return self._options
 
@@ -106,6 +112,20 @@ class _ClientBase:
 
     def _table(self, rows: Rows, extra_columns: ExtraColumns, contract: Contract) -> Table:
         return to_table(rows, contract, extra_columns=extra_columns)
+
+    def prepare(
+        self, rows: Rows, method: Method = "predict", *, extra_columns: ExtraColumns = "error"
+    ) -> PreparedRequest:
+        """Validate and encode `rows` into one request exactly as the client would send it, without sending it.
+
+        For tools that send requests themselves (the load tests); `read_scores` judges the answer.
+        """
+        contract = self.contract
+        check_method(contract, method)
+        table = self._table(rows, extra_columns, contract)
+        headers, _ = request_headers(self._credential.authorization(), self._options.model_deployment)
+        headers.pop("x-ms-client-request-id")  # one per request sent: the sender adds its own
+        return PreparedRequest(self.endpoint, encode(table, contract, method), headers, table.n_rows, method)
 
     def _copy_kwargs(self, **changes: Any) -> dict[str, Any]:
         return {

@@ -278,8 +278,6 @@ class ExcelScorer:
         return answers
 
 
-
-
 def _coerce_rows(
     data: Sequence[Sequence[Cell]], mapping: HeaderMap, contract: Contract
 ) -> tuple[dict[int, tuple[Any, ...]], dict[int, str]]:
