@@ -55,6 +55,10 @@ class InputValidationError(BankscoreError, ValueError):
         self.hint = hint
         super().__init__(self._message())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exceptions pickle as cls(*args); ours take the problems, so they survive a trip between processes.
+        return (type(self), (self.problems, self.total, self.hint))
+
     def _message(self) -> str:
         shown = self.problems[: self.max_listed]
         lines = [f"{self.total} problem{'s' if self.total != 1 else ''} in the input:"]
@@ -86,6 +90,16 @@ class APIError(BankscoreError):
         self.client_request_id = client_request_id
         self.rows = rows
         self.body = body
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        context = {
+            "status_code": self.status_code,
+            "request_id": self.request_id,
+            "client_request_id": self.client_request_id,
+            "rows": self.rows,
+            "body": self.body,
+        }
+        return (_rebuild_api_error, (type(self), self.message, context))
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -185,3 +199,7 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     return InternalServerError if status >= 500 else APIStatusError
+
+
+def _rebuild_api_error(cls: type[APIError], message: str, context: dict[str, Any]) -> APIError:
+    return cls(message, **context)

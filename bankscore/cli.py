@@ -263,8 +263,14 @@ SwaggerOption = Annotated[
 
 
 @contextlib.contextmanager
-def _client(endpoint: str | None, key_file: Path | None, swagger: str | None, **options: Any) -> Iterator[Any]:
-    """A ScoringClient for the configured endpoint, or for the embedded one started just for this command."""
+def _client(
+    endpoint: str | None, key_file: Path | None, swagger: str | None, *, share_key: bool = False, **options: Any
+) -> Iterator[Any]:
+    """A ScoringClient for the configured endpoint, or for the embedded one started just for this command.
+
+    share_key: put the embedded endpoint's throwaway key in this process's environment, where the
+    worker processes it starts (Dask) find it; never on a command line.
+    """
     from .client import ScoringClient
     from .credentials import KeySourceError
 
@@ -284,6 +290,9 @@ def _client(endpoint: str | None, key_file: Path | None, swagger: str | None, **
 
             local, key = start_local_endpoint(announce=err.print)
             endpoint = local.scoring_uri
+            if share_key:
+                os.environ["BANKSCORE_KEY"] = key
+                os.environ.pop("BANKSCORE_KEY_FILE", None)
             err.print(
                 f"No endpoint configured (--endpoint or BANKSCORE_ENDPOINT): using the embedded local endpoint "
                 f"at {endpoint} ({local.app.model.name}, version {local.app.model.version})."
@@ -344,6 +353,15 @@ def score(
     chunk_rows: Annotated[
         int, typer.Option(help="Rows read, scored and written at a time; bounds memory for big files.", min=1)
     ] = 50_000,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            "--dask-scheduler",
+            help="Score on a Dask cluster: 'local' (worker processes here) or a scheduler address tcp://HOST:PORT.",
+        ),
+    ] = None,
+    dask_workers: Annotated[int, typer.Option(help="Worker processes for --dask local.", min=1)] = 2,
 ) -> None:
     """Score every row of a file; adds a prediction column (and probabilities with --proba)."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
@@ -359,8 +377,11 @@ def score(
         fail(str(exc))
     if not input_path.is_file():
         fail(f"{input_path}: no such file")
-    options = {"batch_rows": batch_rows, "concurrency": concurrency, "timeout": timeout}
-    options = {name: value for name, value in options.items() if value is not None}
+    given: dict[str, Any] = {"batch_rows": batch_rows, "concurrency": concurrency, "timeout": timeout}
+    options = {name: value for name, value in given.items() if value is not None}
+    if dask is not None:
+        _score_on_dask(input_path, output, dask, dask_workers, endpoint, key_file, swagger, proba, on_error, options)
+        return
     with _client(endpoint, key_file, swagger, **options) as client:
         contract = client.contract
         with Progress(
@@ -398,6 +419,60 @@ def score(
             _print_table(result.frame, contract.column_names)
         else:
             err.print(f"Wrote {result.rows:,} rows to {output}")
+    if result.failed:
+        fail(f"{result.failed:,} of {result.rows:,} rows failed; see the error column", EXIT_FAILURE)
+
+
+def _score_on_dask(
+    input_path: Path,
+    output: Path | None,
+    scheduler: str,
+    workers: int,
+    endpoint: str | None,
+    key_file: Path | None,
+    swagger: str | None,
+    proba: bool,
+    on_error: OnErrorChoice,
+    options: dict[str, Any],
+) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("distributed") is None:
+        fail('--dask needs the dask extra: pip install "bankscore[dask]"')
+    if output is None:
+        fail("--dask writes a file: give -o OUTPUT")
+    from .dask import PartitionError
+    from .dask import score_file as score_on_cluster
+    from .files import FileFormatError
+
+    remote = scheduler != "local"
+    with _client(endpoint, key_file, swagger, share_key=True, **options) as client:
+        if remote and client.endpoint.startswith(("http://127.0.0.1", "http://localhost")):
+            fail("a remote Dask cluster can't reach an endpoint on this machine's loopback; give --endpoint URL")
+        started = time.monotonic()
+        try:
+            result = score_on_cluster(
+                input_path,
+                output,
+                scheduler=scheduler,
+                workers=workers,
+                proba=proba,
+                on_error="column" if on_error is OnErrorChoice.column else "raise",
+                endpoint=client.endpoint,
+                swagger=swagger,
+                key_file=str(key_file) if key_file else None,
+                **{k: v for k, v in options.items() if k != "concurrency"},
+            )
+        except PartitionError as exc:
+            from ._exceptions import InputValidationError
+
+            if isinstance(exc.error, InputValidationError):
+                fail(f"partition {exc.partition}: {_one_line(exc.error)}")
+            fail(str(exc).splitlines()[0], EXIT_FAILURE)
+        except FileFormatError as exc:
+            fail(str(exc))
+        rate = result.rows / max(time.monotonic() - started, 1e-9)
+        err.print(f"Wrote {result.rows:,} rows to {output} ({rate:,.0f} rows/s on Dask {scheduler})")
     if result.failed:
         fail(f"{result.failed:,} of {result.rows:,} rows failed; see the error column", EXIT_FAILURE)
 

@@ -63,7 +63,7 @@ def iter_frames(
                 continue
             frame.index = pd.RangeIndex(seen, seen + len(frame))
             seen += len(frame)
-            yield _restore_numbers(frame, types)
+            yield restore_numbers(frame, types)
     except FileFormatError:
         raise
     except UnicodeDecodeError as exc:
@@ -105,9 +105,20 @@ def _raw_frames(path: Path, fmt: str, types: Mapping[str, str], chunk_rows: int 
         yield from _read_jsonl(path, chunk_rows)
 
 
-def _restore_numbers(frame: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
+def restore_numbers(frame: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
+    """Number columns that arrived as text get their numbers back.
+
+    A column that is all numbers becomes a number column (as if read as one); with one bad cell the
+    others are restored and the bad cell stays text, so only it is reported. Text arrives from a
+    file column with a bad cell, or from Dask, which turns object columns into strings.
+    """
     for name, kind in types.items():
         if kind in ("int64", "double") and name in frame.columns and not is_numeric_dtype(frame[name]):
+            try:
+                frame[name] = pd.to_numeric(frame[name])
+                continue
+            except (ValueError, TypeError):
+                pass
             numbers = pd.to_numeric(frame[name], errors="coerce")
             parsed = numbers.notna()
             frame[name] = frame[name].astype(object).where(~parsed, numbers.astype(object))

@@ -31,7 +31,7 @@ from bankscore import APIError, BankscoreError, ScoringClient, read_scores
 from bankscore.loadtest import Figures, Gates, Verdict, judge, render
 
 # locust samples its own CPU every 10 s and only warns; sample often enough to catch short runs.
-locust.runners.CPU_MONITOR_INTERVAL = 2.0
+locust.runners.CPU_MONITOR_INTERVAL = 1.0
 POOL_SIZE = 64  # distinct request bodies cycled through, so caches along the way see varied rows
 
 

@@ -1,0 +1,242 @@
+"""Score a Dask DataFrame across a cluster: `bankscore.dask.predict(ddf, endpoint=...)`.
+
+Each partition is scored on the worker that holds it, by a client that worker builds once and
+reuses. Only options travel in the task graph: the key is read on the worker from its own
+environment (`BANKSCORE_KEY`) or a key file, so no key is ever pickled. The contract is fetched
+once here and shipped with the options, so workers don't each fetch the swagger.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import dask.dataframe as dd
+import pandas as pd
+
+from ._exceptions import APIError, BankscoreError, InputValidationError
+from .client import ScoringClient
+from .contract import Contract
+from .encoding import Method
+from .files import restore_numbers
+
+PER_WORKER_CONCURRENCY: Final = 4  # requests in flight per partition being scored
+
+
+class PartitionError(BankscoreError):
+    """Scoring one partition failed; says which partition, and which rows when the rows were the problem."""
+
+    def __init__(self, partition: int | None, error: BankscoreError) -> None:
+        self.partition = partition
+        self.error = error
+        where = f"partition {partition}" if partition is not None else "a partition"
+        super().__init__(f"{where}: {error}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.partition, self.error))  # it travels from a worker to the caller
+
+
+@dataclass(frozen=True)
+class _Scorer:
+    """The picklable half: client options and the contract, never a key."""
+
+    options: tuple[tuple[str, Any], ...]
+    contract: Contract
+    method: Method = "predict"
+
+    def __call__(self, part: pd.DataFrame, partition_info: dict[str, Any] | None = None) -> Any:
+        number = partition_info.get("number") if partition_info else None
+        client = _worker_client(self.options, self.contract)
+        part = restore_numbers(part.copy(deep=False), self.contract.types)
+        try:
+            if self.method == "predict":
+                return client.predict(part, extra_columns="ignore").astype(object)
+            return client.predict_proba(part, extra_columns="ignore")
+        except (InputValidationError, APIError) as exc:
+            raise PartitionError(number, exc) from None
+
+
+_CLIENTS: dict[tuple[tuple[str, Any], ...], ScoringClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _worker_client(options: tuple[tuple[str, Any], ...], contract: Contract) -> ScoringClient:
+    """One client per worker process and options: connections are reused across partitions."""
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(options)
+        if client is None:
+            client = ScoringClient(**dict(options), _contract=contract)
+            _CLIENTS[options] = client
+        return client
+
+
+def _scorer(client_options: dict[str, Any], method: Method) -> _Scorer:
+    if "key" in client_options or "secondary_key" in client_options:
+        raise TypeError(
+            "don't pass key= to bankscore.dask: it would travel inside the task graph to every worker; "
+            "set BANKSCORE_KEY in the workers' environment or pass key_file= (a path they can read)"
+        )
+    client_options.setdefault("concurrency", PER_WORKER_CONCURRENCY)
+    for name, value in client_options.items():
+        if isinstance(value, dict | list):
+            raise TypeError(f"{name}= must be a plain value (a path or URL for swagger) to travel to the workers")
+    with ScoringClient(**client_options) as here:  # fetch the contract once, here
+        contract = here.contract
+    options = tuple(sorted(client_options.items()))
+    return _Scorer(options, contract, method)
+
+
+def predict(ddf: dd.DataFrame, **client_options: Any) -> dd.Series:
+    """One label per row, as a Dask Series aligned to `ddf` (named "prediction").
+
+    `client_options` are ScoringClient's (endpoint, swagger, key_file, timeout, batch_rows,
+    concurrency per partition, ...); the key comes from each worker's BANKSCORE_KEY or key_file.
+    """
+    scorer = _scorer(dict(client_options), "predict")
+    meta = pd.Series([], dtype=object, name="prediction")
+    frame: Any = ddf  # dask's collections are untyped
+    series: dd.Series = frame.map_partitions(scorer, meta=meta)
+    return series
+
+
+def predict_proba(ddf: dd.DataFrame, **client_options: Any) -> dd.DataFrame:
+    """One probability column per class, as a Dask DataFrame aligned to `ddf`."""
+    scorer = _scorer(dict(client_options), "predict_proba")
+    classes = scorer.contract.class_names() or ("class_0", "class_1")
+    meta = pd.DataFrame({name: pd.Series([], dtype="float64") for name in classes})
+    frame: Any = ddf
+    probabilities: dd.DataFrame = frame.map_partitions(scorer, meta=meta)
+    return probabilities
+
+
+def iter_computed(collection: Any, client: Any = None) -> Any:
+    """Partitions of a Dask collection computed in parallel and yielded in order, for writing one output."""
+    parts = collection.to_delayed()
+    if client is None:
+        for part in parts:
+            yield part.compute()
+        return
+    futures = client.compute(parts)
+    for future in futures:
+        yield future.result()
+        future.release()
+
+
+# ------------------------------------------------------------------------------------------- whole files
+
+
+@dataclass(frozen=True)
+class _FileScorer:
+    """A partition in, the same scored chunk `bankscore score` writes out (prediction, probabilities, error)."""
+
+    options: tuple[tuple[str, Any], ...]
+    contract: Contract
+    proba: bool
+    on_error: str
+
+    def __call__(self, part: pd.DataFrame, partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
+        from .filescoring import score_frames
+
+        number = partition_info.get("number") if partition_info else None
+        client = _worker_client(self.options, self.contract)
+        part = restore_numbers(part.copy(deep=False), self.contract.types)
+        try:
+            scored = next(score_frames(client, [part], proba=self.proba, on_error=self.on_error))  # type: ignore[arg-type]
+        except (InputValidationError, APIError) as exc:
+            raise PartitionError(number, exc) from None
+        return scored
+
+
+def score_file(
+    source: Any,
+    target: Any,
+    *,
+    scheduler: str = "local",
+    proba: bool = False,
+    on_error: str = "raise",
+    blocksize: str = "64MB",
+    workers: int | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+    **client_options: Any,
+) -> Any:
+    """`bankscore score --dask ...`: read `source` as partitions, score them on the cluster, write one `target`.
+
+    Partitions are computed in parallel and written in order, as they come back, so the output is
+    the same file a single process writes. `scheduler` is "local" (a LocalCluster of worker
+    processes on this machine, bound to 127.0.0.1) or a scheduler address such as tcp://host:8786.
+    """
+    from pathlib import Path
+
+    from .files import FileFormatError, file_format, open_writer
+    from .filescoring import FileScore
+
+    source, target = Path(source), Path(target)
+    scorer = _scorer(dict(client_options), "predict_proba" if proba else "predict")
+    file_scorer = _FileScorer(scorer.options, scorer.contract, proba, "column" if on_error == "column" else "raise")
+    import distributed
+
+    cluster_api: Any = distributed  # untyped
+    cluster = (
+        cluster_api.LocalCluster(
+            n_workers=workers or 2,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.CRITICAL,  # a failed partition is reported once, as our error, not as worker logs
+        )
+        if scheduler == "local"
+        else None
+    )
+    result = FileScore()
+    try:
+        with cluster_api.Client(cluster if cluster is not None else scheduler) as dask_client:
+            frame = _read(source, scorer.contract, blocksize)
+            meta = _scored_meta(frame, scorer.contract, proba, on_error == "column")
+            scored: Any = frame.map_partitions(file_scorer, meta=meta)
+            with open_writer(target) as writer:
+                for part in iter_computed(scored, dask_client):
+                    writer.write(part)
+                    result.rows += len(part)
+                    if "error" in part.columns:
+                        result.failed += int(part["error"].notna().sum())
+                    if progress is not None:
+                        progress(result.rows, None)
+    finally:
+        if cluster is not None:
+            cluster.close()
+    if not result.rows:
+        raise FileFormatError(f"{source.name} has no data rows")
+    file_format(target)
+    return result
+
+
+def _read(source: Any, contract: Contract, blocksize: str) -> Any:
+    from .files import file_format
+
+    fmt = file_format(source)
+    # Every contract column as text: Dask fixes dtypes from the first block, so a bad cell later on
+    # would fail the read; each partition's numbers are restored before it is scored.
+    text = {c.name: "object" for c in contract.columns}
+    if fmt == "csv":
+        return dd.read_csv(str(source), blocksize=blocksize, dtype=text, keep_default_na=False, na_values=[""])
+    if fmt == "parquet":
+        return dd.read_parquet(str(source))
+    if fmt == "jsonl":
+        return dd.read_json(str(source), lines=True, blocksize=blocksize, dtype=text)
+    from .files import FileFormatError
+
+    raise FileFormatError(f"{source.name}: --dask reads CSV, Parquet and JSONL; score an {fmt} file without --dask")
+
+
+def _scored_meta(frame: Any, contract: Contract, proba: bool, errors: bool) -> pd.DataFrame:
+    meta: pd.DataFrame = frame._meta.copy()
+    meta["prediction"] = pd.Series([], dtype=object)
+    if proba:
+        for name in contract.class_names() or ("class_0", "class_1"):
+            meta[f"proba_{name}"] = pd.Series([], dtype="float64")
+    if errors:
+        meta["error"] = pd.Series([], dtype=object)
+    return meta
