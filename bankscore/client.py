@@ -39,6 +39,7 @@ from ._exceptions import APIError, ContractError
 from .contract import Contract, load_swagger_file, parse_swagger
 from .credentials import KeyCredential
 from .encoding import Batch, Method, encode, encode_batch, plan_batches
+from .retry import RetryPolicy
 from .rowmodel import build_row_model
 from .validation import ExtraColumns, Rows, Table, to_table
 
@@ -63,6 +64,7 @@ class _ClientBase:
         model_deployment: str | None = None,
         verify: bool | str = True,
         headers: dict[str, str] | None = None,
+        retry_policy: RetryPolicy | None = None,
         _options: ClientOptions | None = None,
         _credential: KeyCredential | None = None,
         _contract: Contract | None = None,
@@ -78,6 +80,7 @@ class _ClientBase:
             model_deployment=model_deployment,
             verify=verify,
             headers=dict(headers or {}),
+            retry_policy=retry_policy,
         )
         self._credential = _credential or KeyCredential.resolve(key, secondary_key, key_file)
         self._swagger = swagger

@@ -112,17 +112,31 @@ def predict_proba(ddf: dd.DataFrame, **client_options: Any) -> dd.DataFrame:
     return probabilities
 
 
-def iter_computed(collection: Any, client: Any = None) -> Any:
-    """Partitions of a Dask collection computed in parallel and yielded in order, for writing one output."""
+def iter_computed(collection: Any, client: Any = None, window: int = 4) -> Any:
+    """Partitions of a Dask collection computed in parallel and yielded in order, for writing one output.
+
+    At most `window` partitions are in flight or waiting to be written, so memory stays bounded on the
+    workers and here whatever the number of partitions.
+    """
     parts = collection.to_delayed()
     if client is None:
         for part in parts:
             yield part.compute()
         return
-    futures = client.compute(parts)
-    for future in futures:
-        yield future.result()
+    pending: list[Any] = []
+    queue = iter(parts)
+    for part in queue:
+        pending.append(client.compute(part))
+        if len(pending) >= window:
+            break
+    while pending:
+        future = pending.pop(0)
+        result = future.result()
         future.release()
+        following = next(queue, None)
+        if following is not None:
+            pending.append(client.compute(following))
+        yield result
 
 
 # ------------------------------------------------------------------------------------------- whole files
@@ -157,7 +171,7 @@ def score_file(
     scheduler: str = "local",
     proba: bool = False,
     on_error: str = "raise",
-    blocksize: str = "64MB",
+    blocksize: str = "8MB",
     workers: int | None = None,
     progress: Callable[[int, int | None], None] | None = None,
     **client_options: Any,

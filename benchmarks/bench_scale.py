@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rss = f"{run.peak_rss_mb:,.0f} MB" if run.peak_rss_mb is not None else "?"
             print(
                 f"  round {round_ + 1} {label:<14} {run.wall:6.1f} s  {run.rows_per_s:9,.0f} rows/s  "
-                f"CPU {run.cpu:.0%}  peak RSS (main process) {rss}",
+                f"CPU {run.cpu:.0%}  peak RSS (largest process) {rss}",
                 flush=True,
             )
     same = outputs["one process"].read_bytes() == outputs["dask local x2"].read_bytes()
