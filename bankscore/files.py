@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 import pandas as pd
+from openpyxl.utils.exceptions import InvalidFileException
 from pandas.api.types import is_numeric_dtype
 from pyarrow import ArrowException
 
@@ -72,7 +74,14 @@ def iter_frames(
         ) from None
     except pd.errors.EmptyDataError:
         raise FileFormatError(f"{path.name} is empty: expected a header row and data rows") from None
-    except (pd.errors.ParserError, ValueError, OSError, ArrowException) as exc:
+    except (
+        pd.errors.ParserError,
+        ValueError,
+        OSError,
+        ArrowException,
+        zipfile.BadZipFile,
+        InvalidFileException,
+    ) as exc:
         raise FileFormatError(f"{path.name} can't be read as {fmt}: {_first_line(exc)}") from None
     if not seen:
         raise FileFormatError(f"{path.name} has no data rows")
@@ -81,6 +90,7 @@ def iter_frames(
 def _raw_frames(path: Path, fmt: str, types: Mapping[str, str], chunk_rows: int | None) -> Iterator[pd.DataFrame]:
     dtype = {name: "object" for name, kind in types.items() if kind == "string"}
     if fmt == "csv":
+        _check_csv_header(path)
         options: dict[str, Any] = {"dtype": dtype, "encoding": "utf-8", "na_values": [""], "keep_default_na": False}
         if chunk_rows is None:
             yield pd.read_csv(path, **options)
@@ -103,6 +113,22 @@ def _raw_frames(path: Path, fmt: str, types: Mapping[str, str], chunk_rows: int 
             yield whole.iloc[start : start + step]
     else:
         yield from _read_jsonl(path, chunk_rows)
+
+
+def _check_csv_header(path: Path) -> None:
+    """pandas renames a repeated header (`age`, `age.1`) and one of the two would silently be ignored."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    seen: set[str] = set()
+    for position, name in enumerate(header, 1):
+        if name in seen:
+            raise FileFormatError(
+                f"{path.name}: the header {name!r} appears twice (again in column {position}); "
+                "rename or remove one of them"
+            )
+        seen.add(name)
 
 
 def restore_numbers(frame: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
