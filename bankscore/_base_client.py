@@ -28,6 +28,7 @@ from ._exceptions import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    BankscoreError,
     ContractError,
     ModelError,
     ResponseDecodeError,
@@ -82,7 +83,7 @@ class ClientOptions:
         return {
             "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
             "limits": httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
-            "verify": self.verify,
+            "verify": _tls(self.verify),
             "headers": {"user-agent": USER_AGENT, **self.headers},
             "follow_redirects": False,
         }
@@ -145,6 +146,19 @@ def request_headers(authorization: str | None, model_deployment: str | None) -> 
     if model_deployment:
         headers["azureml-model-deployment"] = model_deployment
     return headers, client_request_id
+
+
+def _tls(verify: Verify) -> Any:
+    """True (system CAs), False (no check, explicit), or a CA bundle file or directory to trust."""
+    if isinstance(verify, bool | ssl.SSLContext):
+        return verify
+    path = Path(verify)
+    try:
+        if path.is_dir():
+            return ssl.create_default_context(capath=str(path))
+        return ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        raise BankscoreError(f"the CA bundle {path} can't be used ({exc}); give a PEM file or directory") from None
 
 
 @dataclass(frozen=True)

@@ -133,13 +133,17 @@ class LinearEstimator:
 
     def positive_proba(self, matrix: FloatMatrix) -> FloatMatrix:
         logit = np.full(matrix.shape[0], self.intercept, dtype=np.float64)
-        for j, (mean, scale, coef) in self.numeric.items():
-            logit += coef * (matrix[:, j] - mean) / scale
-        for j, coefs in self.categorical.items():
-            codes = matrix[:, j]
-            unseen = len(coefs) - 1
-            idx = np.where(np.isnan(codes), unseen, codes).astype(np.intp)
-            logit += coefs[idx]
+        # Absurd inputs (a duration of 1e308) overflow to ±inf, and inf - inf to NaN: the sign of an
+        # infinite logit still decides, and a NaN one (opposite infinities) scores as undecided, 0.5.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for j, (mean, scale, coef) in self.numeric.items():
+                logit += coef * (matrix[:, j] - mean) / scale
+            for j, coefs in self.categorical.items():
+                codes = matrix[:, j]
+                unseen = len(coefs) - 1
+                idx = np.where(np.isnan(codes), unseen, codes).astype(np.intp)
+                logit += coefs[idx]
+        logit = np.clip(np.nan_to_num(logit, nan=0.0), -700.0, 700.0)
         result: FloatMatrix = 1.0 / (1.0 + np.exp(-logit))
         return result
 
