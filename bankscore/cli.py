@@ -57,8 +57,19 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Log each retry (rows, attempt, reason, wait) to stderr.")
+    ] = False,
 ) -> None:
     """bankscore: the typed way to consume an Azure ML scoring endpoint."""
+    if verbose:
+        import logging
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger = logging.getLogger("bankscore")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 # ------------------------------------------------------------------------------------------- train

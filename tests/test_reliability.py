@@ -175,3 +175,20 @@ def test_on_error_column_marks_exactly_the_failed_batch(endpoint: Any, tmp_path:
     assert failed == list(range(3000, 4000))
     assert scored.loc[3000, "error"].startswith("scoring failed: the model failed")
     assert scored["prediction"].notna().sum() == 4000
+
+
+def test_the_cli_shows_each_retry_with_verbose(endpoint: Any, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    generate(3_000, seed=44, label=False).to_csv(source, index=False)
+    base = endpoint.scoring_uri.rsplit("/score", 1)[0]
+    with FaultProxy(base, schedule={0: "503", 1: "429-retry-after"}) as proxy:
+        env = {**os.environ, "BANKSCORE_ENDPOINT": proxy.scoring_uri, "BANKSCORE_KEY": PRIMARY}
+        result = subprocess.run(
+            [BANKSCORE, "-v", "score", str(source), "-o", str(tmp_path / "out.csv"), "--batch-rows", "1000",
+             "--concurrency", "1"],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    retries = [line for line in result.stderr.splitlines() if "retrying in" in line]
+    assert len(retries) == 2 and "rows 0-999: attempt 1 failed" in retries[0] and "attempt 2 failed" in retries[1]
+    assert PRIMARY not in result.stderr

@@ -147,5 +147,5 @@ def test_errors_are_bankscore_errors_without_secrets(endpoint: Any) -> None:
 
 
 def test_a_missing_ca_bundle_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(BankscoreError, match="CA bundle .*nope.pem can't be used"):
+    with pytest.raises(BankscoreError, match=r"CA bundle .*nope\.pem can.t be used"):
         ScoringClient("https://127.0.0.1:1/score", verify=str(tmp_path / "nope.pem"))
