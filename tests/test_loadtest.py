@@ -162,3 +162,20 @@ def test_ab_summary_lines() -> None:
     assert "Time per request:       1.000 [ms] (mean, across all concurrent requests)" in text
     assert "Rows per second:        5000.00" in text
     assert text.splitlines()[-1] == "  100%      10 (longest request)"
+
+
+def test_rows_file_and_reports(endpoint: Any, tmp_path: Path) -> None:
+    from bankscore.synthetic import generate
+
+    rows = generate(7, seed=3, label=False)
+    rows.insert(0, "customer_id", [f"C{i}" for i in range(7)])  # not in the contract: left out of the bodies
+    source = tmp_path / "rows.csv"
+    rows.to_csv(source, index=False)
+    result = loadtest(
+        "--endpoint", endpoint.scoring_uri, "-n", "40", *PACED, "--rows-file", str(source), "--rows-per-request", "3",
+        "--csv", str(tmp_path / "run"), "--html", str(tmp_path / "report.html"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert figure(result.stdout, "Complete requests") == 40 and "3 per request" in result.stdout
+    assert (tmp_path / "report.html").read_text().lstrip().lower().startswith("<!doctype html")
+    assert "score" in (tmp_path / "run_stats.csv").read_text()

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import locust.runners
+import locust.stats
 from locust import FastHttpUser, events, tag, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -210,6 +211,10 @@ def _report(environment: Environment, **_: Any) -> None:
         verdicts.insert(0, Verdict("setup", False, STATE.setup_error))
     print("\n" + render(figures, verdicts), flush=True)
     environment.process_exit_code = 0 if all(v.passed for v in verdicts) else 1
+    if options.csv_prefix:
+        # locust's CSV writer rewrites its files once a second and not again at the end: let it run once
+        # more, so the CSV report holds the whole run (a short -n run would otherwise leave it empty).
+        time.sleep(locust.stats.CSV_STATS_INTERVAL_SEC + 0.2)
 
 
 def _opts(environment: Environment) -> Any:
