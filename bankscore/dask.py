@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import dask.dataframe as dd
@@ -22,6 +22,7 @@ from .client import ScoringClient
 from .contract import Contract
 from .encoding import Method
 from .files import restore_numbers
+from .filescoring import OnRowError, score_frames
 
 PER_WORKER_CONCURRENCY: Final = 4  # requests in flight per partition being scored
 
@@ -41,17 +42,26 @@ class PartitionError(BankscoreError):
 
 @dataclass(frozen=True)
 class _Scorer:
-    """The picklable half: client options and the contract, never a key."""
+    """The picklable half: client options and the contract, never a key.
+
+    Scores one partition on a worker: labels (predict), probabilities (predict_proba), or with
+    `file_chunk` the same scored chunk `bankscore score` writes out (prediction, probabilities, error).
+    """
 
     options: tuple[tuple[str, Any], ...]
     contract: Contract
     method: Method = "predict"
+    file_chunk: bool = False
+    on_error: OnRowError = "raise"
 
     def __call__(self, part: pd.DataFrame, partition_info: dict[str, Any] | None = None) -> Any:
         number = partition_info.get("number") if partition_info else None
         client = _worker_client(self.options, self.contract)
         part = restore_numbers(part.copy(deep=False), self.contract.types)
         try:
+            if self.file_chunk:
+                proba = self.method == "predict_proba"
+                return next(score_frames(client, [part], proba=proba, on_error=self.on_error))
             if self.method == "predict":
                 return client.predict(part, extra_columns="ignore").astype(object)
             return client.predict_proba(part, extra_columns="ignore")
@@ -112,17 +122,13 @@ def predict_proba(ddf: dd.DataFrame, **client_options: Any) -> dd.DataFrame:
     return probabilities
 
 
-def iter_computed(collection: Any, client: Any = None, window: int = 4) -> Any:
+def iter_computed(collection: Any, client: Any, window: int = 4) -> Any:
     """Partitions of a Dask collection computed in parallel and yielded in order, for writing one output.
 
     At most `window` partitions are in flight or waiting to be written, so memory stays bounded on the
     workers and here whatever the number of partitions.
     """
     parts = collection.to_delayed()
-    if client is None:
-        for part in parts:
-            yield part.compute()
-        return
     pending: list[Any] = []
     queue = iter(parts)
     for part in queue:
@@ -140,28 +146,6 @@ def iter_computed(collection: Any, client: Any = None, window: int = 4) -> Any:
 
 
 # ------------------------------------------------------------------------------------------- whole files
-
-
-@dataclass(frozen=True)
-class _FileScorer:
-    """A partition in, the same scored chunk `bankscore score` writes out (prediction, probabilities, error)."""
-
-    options: tuple[tuple[str, Any], ...]
-    contract: Contract
-    proba: bool
-    on_error: str
-
-    def __call__(self, part: pd.DataFrame, partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
-        from .filescoring import score_frames
-
-        number = partition_info.get("number") if partition_info else None
-        client = _worker_client(self.options, self.contract)
-        part = restore_numbers(part.copy(deep=False), self.contract.types)
-        try:
-            scored = next(score_frames(client, [part], proba=self.proba, on_error=self.on_error))  # type: ignore[arg-type]
-        except (InputValidationError, APIError) as exc:
-            raise PartitionError(number, exc) from None
-        return scored
 
 
 def score_file(
@@ -184,12 +168,12 @@ def score_file(
     """
     from pathlib import Path
 
-    from .files import FileFormatError, file_format, open_writer
+    from .files import FileFormatError, open_writer
     from .filescoring import FileScore
 
     source, target = Path(source), Path(target)
     scorer = _scorer(dict(client_options), "predict_proba" if proba else "predict")
-    file_scorer = _FileScorer(scorer.options, scorer.contract, proba, "column" if on_error == "column" else "raise")
+    file_scorer = replace(scorer, file_chunk=True, on_error="column" if on_error == "column" else "raise")
     import distributed
 
     cluster_api: Any = distributed  # untyped
@@ -218,12 +202,11 @@ def score_file(
                         result.failed += int(part["error"].notna().sum())
                     if progress is not None:
                         progress(result.rows, None)
+                if not result.rows:  # inside the writer: no empty output is left behind
+                    raise FileFormatError(f"{source.name} has no data rows")
     finally:
         if cluster is not None:
             cluster.close()
-    if not result.rows:
-        raise FileFormatError(f"{source.name} has no data rows")
-    file_format(target)
     return result
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, Literal
 
+import pandas as pd
+
 from .._exceptions import APIError, BankscoreError, InputValidationError
 from ..client import ScoringClient
 from ..contract import Contract
@@ -264,7 +266,7 @@ class ExcelScorer:
                 answers[i] = text
             keep = [i for i in range(len(records)) if i not in bad]
             table = to_table([records[i] for i in keep], contract, extra_columns="ignore")
-            table.index = _index(keep)
+            table.index = pd.Index(keep)
         method: Method = "predict" if what == "predict" else "predict_proba"
         results = self.client.score_table(table, method, on_error="return")
         classes = list(contract.class_names() or ())
@@ -325,7 +327,7 @@ def _coerce_column(values: Sequence[Cell], kind: str) -> list[Any] | None:
     """The whole column at once when every cell is already clean; None sends it cell by cell."""
     found = set(map(type, values))
     if kind == "int64" and found <= {float, int}:
-        if all(map(float.is_integer, map(float, values))) and all(map(math.isfinite, values)):
+        if all(map(float.is_integer, map(float, values))):  # False for NaN and infinities too
             return list(map(int, values))
     elif kind == "double" and found <= {float, int}:
         if all(map(math.isfinite, values)):
@@ -353,12 +355,6 @@ def _at(row: Sequence[Cell], position: int | None) -> Cell:
 def _positive_class(contract: Contract) -> str:
     classes = contract.class_names()
     return str(classes[-1]) if classes else "1"
-
-
-def _index(labels: list[int]) -> Any:
-    import pandas as pd
-
-    return pd.Index(labels)
 
 
 def _one_line(error: BaseException) -> str:
