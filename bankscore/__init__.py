@@ -1,8 +1,14 @@
-"""bankscore: consume Azure Machine Learning scoring endpoints (Bank Marketing model) the typed way."""
+"""bankscore: consume Azure Machine Learning scoring endpoints (Bank Marketing model) the typed way.
 
-__version__ = "0.1.0"
+`import bankscore` is the SDK: clients, contract, validation, retries, credentials and the error tree.
+It imports neither pandas nor any wing; those load on first use. The wings are extras:
+`bankscore.server` (the embedded endpoint and trainer, `bankscore[server]`), `bankscore.files`
+(Parquet and XLSX need `bankscore[files]`), `bankscore.excel`, `bankscore.loadtest` and
+`bankscore.integrations.dask`.
+"""
 
-from ._base_client import PreparedRequest, read_scores
+from typing import TYPE_CHECKING, Any
+
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -14,8 +20,9 @@ from ._exceptions import (
     ContractError,
     InputValidationError,
     InternalServerError,
+    KeySourceError,
+    MissingDependencyError,
     ModelError,
-    ModelLoadError,
     NotFoundError,
     PermissionDeniedError,
     Problem,
@@ -24,16 +31,21 @@ from ._exceptions import (
     RequestTooLargeError,
     ResponseDecodeError,
     ServiceUnavailableError,
-    TrainingDataError,
     UnprocessableEntityError,
     UnsupportedMediaTypeError,
 )
-from .client import AsyncScoringClient, ScoringClient
+from ._types import NOT_GIVEN, ColumnType, Envelope, Method, NotGiven
+from ._version import __version__
 from .contract import Column, Contract, parse_swagger
 from .credentials import KeyCredential
 from .retry import RetryPolicy
 
+if TYPE_CHECKING:
+    from ._base_client import PreparedRequest, read_scores
+    from ._client import AsyncScoringClient, ScoringClient, ScoringOptions
+
 __all__ = [
+    "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -43,14 +55,19 @@ __all__ = [
     "BadRequestError",
     "BankscoreError",
     "Column",
+    "ColumnType",
     "Contract",
     "ContractError",
+    "Envelope",
     "InputValidationError",
     "InternalServerError",
     "KeyCredential",
+    "KeySourceError",
+    "Method",
+    "MissingDependencyError",
     "ModelError",
-    "ModelLoadError",
     "NotFoundError",
+    "NotGiven",
     "PermissionDeniedError",
     "PreparedRequest",
     "Problem",
@@ -60,14 +77,42 @@ __all__ = [
     "ResponseDecodeError",
     "RetryPolicy",
     "ScoringClient",
+    "ScoringOptions",
     "ServiceUnavailableError",
-    "TrainingDataError",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
     "__version__",
     "parse_swagger",
     "read_scores",
 ]
+
+# The clients import httpx and pydantic: they load on first use, so the CLI's `--version` and `--help`
+# (and a program that only catches bankscore's errors) don't pay for them.
+_LAZY = {
+    "AsyncScoringClient": "bankscore._client",
+    "ScoringClient": "bankscore._client",
+    "ScoringOptions": "bankscore._client",
+    "PreparedRequest": "bankscore._base_client",
+    "read_scores": "bankscore._base_client",
+    # Moved to the server wing in 0.2; still importable from here.
+    "TrainingDataError": "bankscore.server.errors",
+    "ModelLoadError": "bankscore.server.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bankscore' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def main() -> None:

@@ -12,17 +12,15 @@ import os
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
-import pandas as pd
 
-from . import __version__
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -34,20 +32,22 @@ from ._exceptions import (
     ResponseDecodeError,
     status_error_class,
 )
+from ._types import Method, Verify
+from ._version import __version__
 from .contract import Contract, parse_swagger
 from .credentials import KeyCredential
 from .decoding import DecodeFailure, as_api_error, decode
-from .encoding import Batch, Method
+from .encoding import Batch
 from .retry import RetryPolicy
 from .validation import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger("bankscore")
 
 ENDPOINT_ENV: Final = "BANKSCORE_ENDPOINT"
 USER_AGENT: Final = f"bankscore/{__version__}"
-Progress = Callable[[int, int], None]
-Verify = bool | str | ssl.SSLContext
-SwaggerSource = str | Path | Mapping[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -288,10 +288,14 @@ def class_names(contract: Contract, width: int) -> list[str]:
 
 
 def to_series(table: Table, results: list[Any]) -> pd.Series[Any]:
+    import pandas as pd
+
     return pd.Series(results, index=table.index, name="prediction")
 
 
 def to_frame(table: Table, results: list[Any], contract: Contract) -> pd.DataFrame:
+    import pandas as pd
+
     if not results:
         return pd.DataFrame(index=table.index, columns=class_names(contract, 2), dtype="float64")
     width = len(results[0]) if isinstance(results[0], list) else 0

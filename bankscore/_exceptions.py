@@ -16,12 +16,24 @@ class BankscoreError(Exception):
     """Base of every error bankscore raises on purpose."""
 
 
-class TrainingDataError(BankscoreError, ValueError):
-    """The training table can't be used: the message says what, where and how to fix it."""
+class MissingDependencyError(BankscoreError, ImportError):
+    """A feature needs an optional extra that isn't installed; the message is the command that installs it."""
+
+    def __init__(self, feature: str, extra: str, module: str) -> None:
+        self.feature = feature
+        self.extra = extra
+        self.module = module
+        super().__init__(
+            f'{feature} needs the "{extra}" extra, and {module} is not installed: pip install "bankscore[{extra}]"',
+            name=module,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.feature, self.extra, self.module))
 
 
-class ModelLoadError(BankscoreError):
-    """A model directory is missing, incomplete or written by an incompatible version."""
+class KeySourceError(BankscoreError, ValueError):
+    """A key can't be read from where it was asked for: a missing or malformed key file, an empty key."""
 
 
 class ContractError(BankscoreError):

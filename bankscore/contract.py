@@ -11,15 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from ._exceptions import ContractError
-from .schema import CLASSES, COLUMN_NAMES
-
-Envelope = Literal["data", "inputs", "mlflow"]
-ColumnType = Literal["int64", "double", "string", "boolean", "any"]
+from ._types import ColumnType, Envelope
 
 ENVELOPE_NAMES: dict[Envelope, str] = {
     "data": 'gen A: {"data": [rows]}',
@@ -30,6 +27,8 @@ ENVELOPE_NAMES: dict[Envelope, str] = {
 
 @dataclass(frozen=True)
 class Column:
+    """One input column of /score: its wire name, JSON type, whether it may be left out, the levels seen."""
+
     name: str
     type: ColumnType
     required: bool = True
@@ -61,6 +60,8 @@ class Contract:
         """Classes as declared, or the Bank Marketing ones when the columns are that model's."""
         if self.classes:
             return self.classes
+        from .bankmarketing.schema import CLASSES, COLUMN_NAMES  # the domain imports Column from here
+
         if self.column_names == COLUMN_NAMES:
             return CLASSES
         return None

@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 from typing import Final
 
+from ._exceptions import KeySourceError
+
 KEY_ENV: Final = "BANKSCORE_KEY"
 SECONDARY_KEY_ENV: Final = "BANKSCORE_SECONDARY_KEY"
 KEY_FILE_ENV: Final = "BANKSCORE_KEY_FILE"
@@ -71,10 +73,6 @@ class KeyCredential:
     def __reduce__(self) -> tuple[type[KeyCredential], tuple[None, None]]:
         # Pickling (e.g. to send a client to a worker) must not carry keys along.
         return (KeyCredential, (None, None))
-
-
-class KeySourceError(ValueError):
-    pass
 
 
 def read_key_file(path: str | Path) -> tuple[str, str | None]:

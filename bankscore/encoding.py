@@ -10,15 +10,14 @@ import ast
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from ._exceptions import InputValidationError, Problem
+from ._types import Method
 from .contract import Contract
 from .validation import Table, coerce_numpy
-
-Method = Literal["predict", "predict_proba"]
 
 
 def encode(table: Table, contract: Contract, method: Method) -> bytes:

@@ -2,25 +2,27 @@
 
 Every input form (DataFrame, list of dicts, list of row models) becomes plain column lists
 first; the checks then run once per column with C-speed type-set tests, and the row-by-row
-search for offenders runs only when a column is already known to be bad.
+search for offenders runs only when a column is already known to be bad. pandas is imported
+on first use, not with the package.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
-import pandas as pd
 from pydantic import BaseModel
 
 from ._exceptions import InputValidationError, Problem
+from ._types import ExtraColumns
 from .contract import Contract
 
-ExtraColumns = Literal["error", "ignore"]
-Rows = pd.DataFrame | Sequence[Mapping[str, Any]] | Sequence[BaseModel]
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ._types import Rows
 
 _MISSING = object()
 _EXPECTED = {
@@ -50,6 +52,8 @@ def to_table(
     rows: Rows, contract: Contract, *, extra_columns: ExtraColumns = "error", max_problems: int = MAX_PROBLEMS
 ) -> Table:
     """Normalise any accepted input, then validate it; raises InputValidationError listing every problem."""
+    import pandas as pd
+
     if isinstance(rows, pd.DataFrame):
         table = _from_frame(rows, contract, extra_columns)
     elif _not_rows(rows):
@@ -88,6 +92,8 @@ def _from_frame(frame: pd.DataFrame, contract: Contract, extra_columns: ExtraCol
 
 
 def _from_records(records: list[Any], contract: Contract, extra_columns: ExtraColumns) -> Table:
+    import pandas as pd
+
     if not records:
         return Table({name: [] for name in contract.column_names}, 0, pd.RangeIndex(0))
     if records and isinstance(records[0], BaseModel):
@@ -223,6 +229,9 @@ def _describe(kind: str, value: Any) -> str:
 
 def coerce_numpy(value: Any) -> Any:
     """orjson default hook: numpy scalars and timestamps that slipped through `tolist`."""
+    import numpy as np
+    import pandas as pd
+
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, pd.Timestamp):

@@ -74,7 +74,7 @@ def bankscore_cli() -> str:
 
 def ensure_model(model: Path | None, default: Path, data: Path | None = None) -> Path:
     """--model as given, else `default`, trained once (on `data` when given) if missing."""
-    from bankscore.model import MODEL_FILE
+    from bankscore.server.model import MODEL_FILE
 
     if model is not None:
         if not (model / MODEL_FILE).is_file():

@@ -167,7 +167,7 @@ def _tail(text: str, limit: int = 3000) -> str:
 
 def install_as_default_model(model_dir: Path) -> Path:
     """A cache directory whose default model is a copy of `model_dir`, for BANKSCORE_CACHE_DIR."""
-    from bankscore.endpoint.runner import SYNTHETIC_MODEL
+    from bankscore.server.runner import SYNTHETIC_MODEL
 
     target = CACHE / "models" / SYNTHETIC_MODEL
     if target.exists():
@@ -179,7 +179,7 @@ def install_as_default_model(model_dir: Path) -> Path:
 
 def write_rows(rows: int, seed: int, path: Path) -> None:
     """`rows` synthetic rows (the 20 input columns, no label) as CSV, written whole or not at all."""
-    from bankscore.synthetic import generate
+    from bankscore.bankmarketing.synthetic import generate
 
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.part")
@@ -610,10 +610,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def benchmark(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from bankscore.endpoint.runner import CACHE_ENV
+    from bankscore.bankmarketing.schema import COLUMN_TYPES
     from bankscore.files import read_table
-    from bankscore.model import load_model
-    from bankscore.schema import COLUMN_TYPES
+    from bankscore.server.model import load_model
+    from bankscore.server.runner import CACHE_ENV
 
     for name in FOREIGN_ENV:  # this process: the clients below talk only to endpoints started here
         os.environ.pop(name, None)
@@ -744,7 +744,7 @@ def benchmark(args: argparse.Namespace) -> int:
     # 3: naive client vs ScoringClient, same endpoint, same rows.
     print(f"\n[3] ScoringClient vs naive (requests + json + to_dict('records'), {NAIVE_BATCH:,}-row batches in turn)")
     naive_frame = pd.read_csv(data, nrows=args.naive_rows)  # a user's DataFrame: pandas' own dtypes
-    from bankscore.endpoint.runner import EmbeddedEndpoint, EndpointConfig
+    from bankscore.server.runner import EmbeddedEndpoint, EndpointConfig
 
     key = secrets.token_urlsafe(32)
     config = EndpointConfig(model_dir=model_dir, port=0, primary_key=key, access_log=False)

@@ -237,7 +237,7 @@ class OurEndpoint:
 @contextlib.contextmanager
 def microsoft_server(model_dir: Path) -> Iterator[Server]:
     """Microsoft's server (gen B score script, 1 gunicorn sync worker) via the test suite's peer."""
-    from tests.azureml_peer.peer import SERVER_VERSION, AzureMLPeer
+    from tests.support.azureml_peer.peer import SERVER_VERSION, AzureMLPeer
 
     with AzureMLPeer(model_dir, "B", workers=1, startup_timeout=START_TIMEOUT_S) as peer:
         assert peer.pid is not None
@@ -257,7 +257,7 @@ def microsoft_server(model_dir: Path) -> Iterator[Server]:
 
 def write_payloads(directory: Path) -> dict[int, Path]:
     """One request body per size, `Inputs` contract with method predict, from synthetic rows."""
-    from bankscore.synthetic import generate
+    from bankscore.bankmarketing.synthetic import generate
 
     rows = cast(list[dict[str, Any]], generate(max(SIZES), seed=DATA_SEED, label=False).to_dict(orient="records"))
     paths = {}
@@ -392,7 +392,7 @@ def run_wrk(server: Server, size: int, command: list[str], duration: int) -> Run
 
 
 def machine_lines(wrk: str) -> list[str]:
-    from tests.azureml_peer.peer import ensure_venv
+    from tests.support.azureml_peer.peer import ensure_venv
 
     peer_python = subprocess.run(
         [str(ensure_venv()), "-c", "import platform; print(platform.python_version())"],

@@ -42,9 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("BANKSCORE_ENDPOINT", "BANKSCORE_KEY", "BANKSCORE_KEY_FILE"):
         os.environ.pop(name, None)  # nothing configured: the embedded endpoint, as in a fresh workbook
 
+    from bankscore.bankmarketing.synthetic import generate
     from bankscore.excel import udfs
     from bankscore.excel.settings import SCORERS, settings_from_grid
-    from bankscore.synthetic import generate
 
     frame = generate(args.rows, seed=11, label=False)
     grid = excel_grid(frame)

@@ -30,7 +30,7 @@ TARGET_RSS_MB: Final = 1024
 
 def big_csv(rows: int) -> Path:
     """`rows` synthetic rows as CSV, made piece by piece and kept for the next run."""
-    from bankscore.synthetic import generate
+    from bankscore.bankmarketing.synthetic import generate
 
     path = OUT / f"big-{rows}.csv"
     if path.is_file():

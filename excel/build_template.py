@@ -1,6 +1,6 @@
 """Rebuild excel/bankscore.xlsm from `xlwings quickstart --standalone` (same as `bankscore excel template`).
 
-    uv run python excel/build_template.py
+uv run python excel/build_template.py
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Re-derive, from the real Bank Marketing training file, every figure hard-coded in bankscore.synthetic.
+"""Re-derive, from the real Bank Marketing training file, every figure hard-coded in bankscore.bankmarketing.figures.
 
 The real rows must never enter the project, yet the synthetic generator has to look like them; this
 script is the audit trail in between. It prints each aggregate table as a Python literal (ready to paste
-into bankscore/synthetic.py) and reports whether the module still carries the same figures.
+into bankscore/bankmarketing/figures.py) and reports whether the module still carries the same figures.
 
     uv run python scripts/derive_synthetic_figures.py [path/to/bankmarketing_train.csv] [--evaluate]
 
@@ -24,8 +24,8 @@ from sklearn.linear_model import LogisticRegression
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bankscore import synthetic  # noqa: E402
-from bankscore.schema import CATEGORY_LEVELS, COLUMN_NAMES, LABEL  # noqa: E402
+from bankscore.bankmarketing import figures, synthetic  # noqa: E402
+from bankscore.bankmarketing.schema import CATEGORY_LEVELS, COLUMN_NAMES, LABEL  # noqa: E402
 
 DEFAULT_CSV = REPO_ROOT.parent / "shared" / "data" / "bankmarketing_train.csv"
 MACRO = ("emp.var.rate", "cons.price.idx", "cons.conf.idx", "nr.employed")
@@ -40,7 +40,7 @@ def counts(series: pd.Series, levels: tuple[str, ...]) -> tuple[int, ...]:
 def periods(df: pd.DataFrame) -> tuple[tuple[Any, ...], ...]:
     rows: list[tuple[Any, ...]] = []
     for _, g in df.groupby(["month", *MACRO]):
-        eur = tuple(round(float(q), 3) for q in np.quantile(g["euribor3m"], synthetic.EURIBOR_PROBS))
+        eur = tuple(round(float(q), 3) for q in np.quantile(g["euribor3m"], figures.EURIBOR_PROBS))
         rows.append(
             (
                 str(g["month"].iloc[0]),
@@ -71,7 +71,7 @@ def pdays_counts(df: pd.DataFrame) -> dict[int, int]:
 def marital_by_age(df: pd.DataFrame) -> tuple[tuple[int, tuple[int, ...]], ...]:
     out = []
     lower = 0
-    for upper in (*synthetic.MARITAL_AGE_BANDS, 200):
+    for upper in (*figures.MARITAL_AGE_BANDS, 200):
         band = df[(df["age"] > lower) & (df["age"] <= upper)]
         out.append((upper, counts(band["marital"], CATEGORY_LEVELS["marital"])))
         lower = upper
@@ -80,11 +80,11 @@ def marital_by_age(df: pd.DataFrame) -> tuple[tuple[int, tuple[int, ...]], ...]:
 
 def age_by_job(df: pd.DataFrame) -> dict[str, tuple[float, ...]]:
     ages = {job: df.loc[df["job"] == job, "age"] for job in CATEGORY_LEVELS["job"]}
-    return {job: tuple(round(float(q), 1) for q in np.quantile(age, synthetic.AGE_PROBS)) for job, age in ages.items()}
+    return {job: tuple(round(float(q), 1) for q in np.quantile(age, figures.AGE_PROBS)) for job, age in ages.items()}
 
 
 def campaign(df: pd.DataFrame) -> tuple[tuple[int, ...], tuple[int, float, int]]:
-    head = synthetic.CAMPAIGN_HEAD
+    head = figures.CAMPAIGN_HEAD
     c = df["campaign"].to_numpy()
     head_counts = tuple(int((c == k).sum()) for k in range(1, head + 1))
     tail = c[c > head]
@@ -96,7 +96,7 @@ def campaign(df: pd.DataFrame) -> tuple[tuple[int, ...], tuple[int, float, int]]
 
 
 def duration(df: pd.DataFrame) -> tuple[float, ...]:
-    return tuple(round(float(q), 1) for q in np.quantile(df["duration"], synthetic.DURATION_PROBS))
+    return tuple(round(float(q), 1) for q in np.quantile(df["duration"], figures.DURATION_PROBS))
 
 
 def logistic(df: pd.DataFrame) -> tuple[float, dict[str, dict[str, float]], dict[str, float]]:
@@ -104,7 +104,7 @@ def logistic(df: pd.DataFrame) -> tuple[float, dict[str, dict[str, float]], dict
     towards the common one rather than towards an arbitrary mean."""
     parts: list[np.ndarray[Any, np.dtype[np.float64]]] = []
     names: list[tuple[str, str]] = []
-    for column, references in synthetic.LOGIT_REFERENCE.items():
+    for column, references in figures.LOGIT_REFERENCE.items():
         for level in CATEGORY_LEVELS[column]:
             if level != references:
                 parts.append(np.asarray(df[column] == level, dtype=np.float64))
@@ -115,7 +115,7 @@ def logistic(df: pd.DataFrame) -> tuple[float, dict[str, dict[str, float]], dict
     y = (df[LABEL] == "yes").to_numpy(int)
     model = LogisticRegression(C=1.0, max_iter=5000).fit(x, y)
     coef = model.coef_[0]
-    levels: dict[str, dict[str, float]] = {c: {} for c in synthetic.LOGIT_REFERENCE}
+    levels: dict[str, dict[str, float]] = {c: {} for c in figures.LOGIT_REFERENCE}
     for (column, level), b in zip(names, coef[: len(names)], strict=True):
         levels[column][level] = round(float(b), 3)
     numeric = {name: round(float(b), 4) for name, b in zip(terms, coef[len(names) :], strict=True)}
@@ -226,7 +226,7 @@ def main() -> int:
 
     intercept, levels, terms = logistic(df)
     rate = float((df[LABEL] == "yes").mean())
-    figures: dict[str, Any] = {
+    derived: dict[str, Any] = {
         "PERIODS": periods(df),
         "DAY_OF_WEEK_COUNTS": counts(df["day_of_week"], CATEGORY_LEVELS["day_of_week"]),
         "JOB_COUNTS": counts(df["job"], CATEGORY_LEVELS["job"]),
@@ -256,18 +256,18 @@ def main() -> int:
         "LOGIT_TERMS": terms,
         "YES_RATE": round(rate, 4),
     }
-    for name, value in figures.items():
+    for name, value in derived.items():
         print(f"{name} = {literal(value, 0, len(name) + 3)}\n")
     print(f"# intercept as fitted on the real rows: {intercept}")
-    figures["LOGIT_INTERCEPT"] = calibrated_intercept(levels, terms, rate)
-    print(f"LOGIT_INTERCEPT = {figures['LOGIT_INTERCEPT']}  # calibrated on synthetic rows\n")
+    derived["LOGIT_INTERCEPT"] = calibrated_intercept(levels, terms, rate)
+    print(f"LOGIT_INTERCEPT = {derived['LOGIT_INTERCEPT']}  # calibrated on synthetic rows\n")
 
-    stale = [name for name, value in figures.items() if not same(value, getattr(synthetic, name, None))]
+    stale = [name for name, value in derived.items() if not same(value, getattr(figures, name, None))]
     if stale:
-        print("bankscore/synthetic.py differs from the real data for: " + ", ".join(stale))
+        print("bankscore/bankmarketing/figures.py differs from the real data for: " + ", ".join(stale))
         print("(LOGIT_INTERCEPT depends on the other tables: paste them first, then re-run.)")
     else:
-        print("bankscore/synthetic.py carries exactly these figures.")
+        print("bankscore/bankmarketing/figures.py carries exactly these figures.")
     if args.evaluate:
         print()
         evaluate(df)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bankscore.endpoint.runner import EmbeddedEndpoint, EndpointConfig, default_model_dir
 from tests.fuzzing import fuzz
+
+from bankscore.server.runner import EmbeddedEndpoint, EndpointConfig, default_model_dir
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems: list[str] = []
     for contract in ("inputs", "data"):
         config = EndpointConfig(
-            model_dir=default_model_dir(), port=0, primary_key=key, access_log=False, contract=contract
+            model_dir=default_model_dir(), port=0, primary_key=key, access_log=False, envelope=contract
         )
         with EmbeddedEndpoint(config) as endpoint:
             report = fuzz(endpoint.scoring_uri.rsplit("/score", 1)[0], key, args.examples, args.seed)

@@ -1,51 +1,67 @@
-"""Shared fixtures: one small model trained per session, real endpoints on loopback ports."""
+"""Fixtures every wing shares: one small model per test run, real endpoints on loopback ports, the peer.
+
+Nothing here imports the server wing at module level, so the client tests also run in a venv with the
+core install alone. There (the core-only CI job sets `BANKSCORE_TEST_SERVER_PYTHON` and
+`BANKSCORE_TEST_MODEL_DIR`), endpoints are `bankscore serve` processes of the full environment;
+otherwise they run in this process, on a thread, which is faster.
+
+With pytest-xdist, the model is trained once for all workers: the first worker to get the lock trains
+it into the run's shared temporary directory, the others wait for it and load it.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bankscore.endpoint.runner import CACHE_ENV, SYNTHETIC_MODEL, EmbeddedEndpoint, EndpointConfig
-from bankscore.model import Model, load_model
+from tests.support.common import CACHE_ENV, MODEL_DIR_ENV, PRIMARY, SECONDARY, SERVER_PYTHON_ENV
 
-ROOT = Path(__file__).resolve().parents[1]
-REAL_DATA = Path(os.environ.get("BANKSCORE_REAL_DATA", ROOT.parent / "shared/data/bankmarketing_train.csv"))
-
-PRIMARY = "primary-test-key-7f3a9c"
-SECONDARY = "secondary-test-key-2b8e41"
+SERVER_PYTHON = os.environ.get(SERVER_PYTHON_ENV)
+SYNTHETIC_MODEL = "synthetic-v2"  # bankscore.server.runner.SYNTHETIC_MODEL (checked in tests/server)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def _shared_dir(factory: pytest.TempPathFactory) -> Path:
+    """A directory every xdist worker of this run sees (the workers' basetemp's parent), or this run's own."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real model trained on synthetic rows: small enough to train in seconds, real enough to test."""
-    from bankscore.synthetic import generate
-    from bankscore.training import train
+    given = os.environ.get(MODEL_DIR_ENV)
+    if given:
+        return Path(given)
+    from filelock import FileLock
 
-    result = train(
-        generate(6_000, seed=1),
-        folds=3,
-        seed=1,
-        candidates=["LightGBM", "LogisticRegression"],
-        source="synthetic(rows=6000, seed=1)",
-    )
-    return result.save(tmp_path_factory.mktemp("model") / "bankmarketing")
+    target = _shared_dir(tmp_path_factory) / "shared-model" / "bankmarketing"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(target.parent / ".lock"):
+        if not (target / "model.json").is_file():
+            from bankscore.bankmarketing.synthetic import generate
+            from bankscore.server.training import train
+
+            result = train(
+                generate(6_000, seed=1),
+                folds=3,
+                seed=1,
+                candidates=["LightGBM", "LogisticRegression"],
+                source="synthetic(rows=6000, seed=1)",
+            )
+            result.save(target)
+    return target
 
 
 @pytest.fixture(scope="session")
-def model(model_dir: Path) -> Model:
+def model(model_dir: Path) -> Any:
+    from bankscore.server.model import load_model
+
     return load_model(model_dir)
 
 
@@ -62,41 +78,65 @@ def _isolated_cache(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:
     monkeypatch.setenv(CACHE_ENV, str(cache_dir))
     monkeypatch.delenv("BANKSCORE_KEY", raising=False)
     monkeypatch.delenv("BANKSCORE_SECONDARY_KEY", raising=False)
+    monkeypatch.delenv("BANKSCORE_KEY_FILE", raising=False)
+    monkeypatch.delenv("BANKSCORE_ENDPOINT", raising=False)
 
 
-EndpointFactory = Callable[..., EmbeddedEndpoint]
-
-
-@pytest.fixture
-def start_endpoint(model_dir: Path, model: Model) -> Iterator[EndpointFactory]:
-    """Start embedded endpoints on free loopback ports; every one is stopped after the test."""
-    started: list[EmbeddedEndpoint] = []
-
-    def start(**options: Any) -> EmbeddedEndpoint:
-        options.setdefault("primary_key", PRIMARY)
-        options.setdefault("secondary_key", SECONDARY)
-        config = EndpointConfig(model_dir=model_dir, port=0, access_log=False, **options)
-        endpoint = EmbeddedEndpoint(config, model).start()
-        started.append(endpoint)
-        return endpoint
-
-    yield start
-    for endpoint in started:
-        endpoint.stop()
+EndpointFactory = Callable[..., Any]
 
 
 @pytest.fixture
-def endpoint(start_endpoint: EndpointFactory) -> EmbeddedEndpoint:
+def start_endpoint(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EndpointFactory]:
+    """Start endpoints on free loopback ports (EndpointConfig's keywords); every one is stopped after the test."""
+    with ExitStack() as stack:
+
+        def start(**options: Any) -> Any:
+            options.setdefault("primary_key", PRIMARY)
+            options.setdefault("secondary_key", SECONDARY)
+            if SERVER_PYTHON:
+                return _served(stack, model_dir, tmp_path_factory, options)
+            return _in_process(stack, model_dir, options)
+
+        yield start
+
+
+def _in_process(stack: ExitStack, model_dir: Path, options: dict[str, Any]) -> Any:
+    from bankscore.server.model import load_model
+    from bankscore.server.runner import EmbeddedEndpoint, EndpointConfig
+
+    config = EndpointConfig(model_dir=model_dir, port=0, access_log=False, **options)
+    endpoint = EmbeddedEndpoint(config, _loaded(model_dir, load_model)).start()
+    stack.callback(endpoint.stop)
+    return endpoint
+
+
+_MODELS: dict[Path, Any] = {}
+
+
+def _loaded(model_dir: Path, load: Callable[[Path], Any]) -> Any:
+    if model_dir not in _MODELS:
+        _MODELS[model_dir] = load(model_dir)
+    return _MODELS[model_dir]
+
+
+def _served(stack: ExitStack, model_dir: Path, factory: pytest.TempPathFactory, options: dict[str, Any]) -> Any:
+    from tests.support.serving import ServedEndpoint, serve_args, serving
+
+    assert SERVER_PYTHON is not None
+    args, env = serve_args(model_dir, options)
+    context = serving(args, env, factory.mktemp("served"), command=(SERVER_PYTHON, "-m", "bankscore"))
+    base_url, _ = stack.enter_context(context)
+    return ServedEndpoint(base_url, stop=lambda: None)  # the ExitStack stops the process
+
+
+@pytest.fixture
+def endpoint(start_endpoint: EndpointFactory) -> Any:
     return start_endpoint()
 
 
 @pytest.fixture
-def data_endpoint(start_endpoint: EndpointFactory) -> EmbeddedEndpoint:
-    return start_endpoint(contract="data")
-
-
-def auth(key: str = PRIMARY) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+def data_endpoint(start_endpoint: EndpointFactory) -> Any:
+    return start_endpoint(envelope="data")
 
 
 # ------------------------------------------------------------------ Microsoft's server as a peer
@@ -105,13 +145,13 @@ def auth(key: str = PRIMARY) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def peer_python() -> Path:
     """Microsoft's inference server in its own venv; built here the first time, never skipped."""
-    from tests.azureml_peer.peer import ensure_venv
+    from tests.support.azureml_peer.peer import ensure_venv
 
     return ensure_venv()
 
 
 def _serve(model_dir: Path, generation: str) -> Iterator[Any]:
-    from tests.azureml_peer.peer import AzureMLPeer
+    from tests.support.azureml_peer.peer import AzureMLPeer
 
     with AzureMLPeer(model_dir, generation) as peer:  # type: ignore[arg-type]
         yield peer

@@ -18,10 +18,10 @@ from typing import Any, Final, Literal
 
 import pandas as pd
 
+from .._client import ScoringClient
 from .._exceptions import APIError, BankscoreError, InputValidationError
-from ..client import ScoringClient
+from .._types import Method
 from ..contract import Contract
-from ..encoding import Method
 from ..validation import to_table
 
 What = Literal["predict", "proba"]

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from .._client import ScoringClient
 from .._exceptions import BankscoreError
-from ..client import ScoringClient
 from ..credentials import KEY_ENV, KEY_FILE_ENV
 from .core import ExcelScorer, RowCache, normalise
 
@@ -149,7 +149,7 @@ class Scorers:
 
     def _embedded(self) -> tuple[str, str]:
         if self._local is None:
-            from ..endpoint.runner import start_local_endpoint
+            from ..server.runner import start_local_endpoint
 
             self._local, self._local_key = start_local_endpoint()
             atexit.register(self._local.stop)

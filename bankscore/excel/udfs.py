@@ -11,14 +11,18 @@ are plain Python functions (the tests call them directly).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import xlwings as xw
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import BankscoreError
-from ..schema import COLUMN_NAMES
+from .._extras import require
+from ..bankmarketing.schema import COLUMN_NAMES
 from .core import Grid, What, _rows
 from .settings import SCORERS, SETTINGS_SHEET, settings_from_grid
+
+if TYPE_CHECKING:
+    import xlwings as xw
+else:
+    xw = require("xlwings", "excel", "The Excel add-in")
 
 SAMPLE_SEED = 2024
 
@@ -45,7 +49,7 @@ def bankscore_sample(rows: float = 5) -> list[list[Any]]:
 
 def sample_grid(rows: int = 5) -> list[list[Any]]:
     """Headers and realistic rows from the synthetic generator (fixed seed: the same rows every time)."""
-    from ..synthetic import generate
+    from ..bankmarketing.synthetic import generate
 
     count = max(1, min(int(rows), 1000))
     frame = generate(count, seed=SAMPLE_SEED, label=False)

@@ -1,0 +1,484 @@
+"""ScoringClient and AsyncScoringClient: validated, batched, concurrent, retried scoring calls.
+
+The data path reads in order: contract → validate → encode → batch → send → retry → decode.
+Both clients make the same decisions (in `_base_client`); they differ only in how they wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self, TypedDict
+
+import httpx
+from pydantic import BaseModel
+
+from ._base_client import (
+    ClientOptions,
+    Outcome,
+    PreparedRequest,
+    Sleep,
+    attempts,
+    check_method,
+    health_uri,
+    request_headers,
+    scoring_uri,
+    swagger_fetch_error,
+    swagger_from_response,
+    swagger_uri,
+    to_frame,
+    to_series,
+)
+from ._exceptions import APIError, ContractError
+from ._types import NOT_GIVEN, ExtraColumns, Method, NotGiven, OnError, Progress, SwaggerSource, Verify
+from .contract import Contract, load_swagger_file, parse_swagger
+from .credentials import KeyCredential
+from .encoding import Batch, encode, encode_batch, plan_batches
+from .retry import RetryPolicy
+from .rowmodel import build_row_model
+from .validation import Table, to_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ._types import Rows
+
+
+class ScoringOptions(TypedDict, total=False):
+    """The client's keyword options, for code that passes them along typed: `**options: Unpack[ScoringOptions]`."""
+
+    key: str | None
+    secondary_key: str | None
+    key_file: str | Path | None
+    swagger: SwaggerSource | Contract
+    timeout: float
+    max_retries: int
+    deadline: float | None
+    batch_rows: int
+    max_batch_bytes: int
+    concurrency: int
+    model_deployment: str | None
+    verify: Verify
+    headers: Mapping[str, str] | None
+    retry_policy: RetryPolicy | None
+
+
+class _ClientBase:
+    """What both clients share: typed options, the key, the contract source, request preparation."""
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        key: str | None = None,
+        secondary_key: str | None = None,
+        key_file: str | Path | None = None,
+        swagger: SwaggerSource | Contract = None,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        deadline: float | None = 300.0,
+        batch_rows: int = 1_000,
+        max_batch_bytes: int = 4 * 1024 * 1024,
+        concurrency: int = 4,
+        model_deployment: str | None = None,
+        verify: Verify = True,
+        headers: Mapping[str, str] | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        """Connect to `endpoint` (the scoring URI; default `$BANKSCORE_ENDPOINT`).
+
+        The key comes from `key`/`secondary_key`, else `key_file`, else `$BANKSCORE_KEY` (and
+        `$BANKSCORE_SECONDARY_KEY`, `$BANKSCORE_KEY_FILE`). `swagger` is where the contract comes from:
+        a URL, a saved swagger.json, a parsed document or a `Contract`; default `<endpoint base>/swagger.json`.
+        """
+        options = ClientOptions(
+            endpoint=scoring_uri(endpoint),
+            timeout=timeout,
+            max_retries=max_retries,
+            deadline=deadline,
+            batch_rows=batch_rows,
+            max_batch_bytes=max_batch_bytes,
+            concurrency=concurrency,
+            model_deployment=model_deployment,
+            verify=verify,
+            headers=dict(headers or {}),
+            retry_policy=retry_policy,
+        )
+        credential = KeyCredential.resolve(key, secondary_key, key_file)
+        if isinstance(swagger, Contract):
+            self._setup(options, credential, None, swagger)
+        else:
+            self._setup(options, credential, swagger, None)
+
+    def _setup(
+        self, options: ClientOptions, credential: KeyCredential, swagger: SwaggerSource, contract: Contract | None
+    ) -> None:
+        self._options = options
+        self._credential = credential
+        self._swagger = swagger
+        self._contract = contract
+        self._row_model: type[BaseModel] | None = None
+        self._policy = options.policy()
+        self._open()
+
+    def _open(self) -> None:
+        """Create the HTTP client (sync or async)."""
+        raise NotImplementedError
+
+    def with_options(
+        self,
+        *,
+        timeout: float | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        batch_rows: int | NotGiven = NOT_GIVEN,
+        max_batch_bytes: int | NotGiven = NOT_GIVEN,
+        concurrency: int | NotGiven = NOT_GIVEN,
+        model_deployment: str | NotGiven | None = NOT_GIVEN,
+        verify: Verify | NotGiven = NOT_GIVEN,
+        headers: Mapping[str, str] | NotGiven = NOT_GIVEN,
+        retry_policy: RetryPolicy | NotGiven | None = NOT_GIVEN,
+    ) -> Self:
+        """A new client with some options changed, sharing this one's endpoint, key and contract.
+
+        It has its own connections: close it (or use it in a `with` block) as you would this one.
+        """
+        given = {
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "deadline": deadline,
+            "batch_rows": batch_rows,
+            "max_batch_bytes": max_batch_bytes,
+            "concurrency": concurrency,
+            "model_deployment": model_deployment,
+            "verify": verify,
+            "headers": headers if isinstance(headers, NotGiven) else dict(headers),
+            "retry_policy": retry_policy,
+        }
+        changes = {name: value for name, value in given.items() if not isinstance(value, NotGiven)}
+        clone = type(self).__new__(type(self))
+        clone._setup(self._options.changed(**changes), self._credential, self._swagger, self._contract)
+        return clone
+
+    @property
+    def endpoint(self) -> str:
+        return self._options.endpoint
+
+    @property
+    def contract(self) -> Contract:
+        raise NotImplementedError
+
+    @property
+    def options(self) -> ClientOptions:
+        return self._options
+
+    def _contract_from_source(self) -> Contract | None:
+        """The contract when it needs no network: a dict or a file; None means fetch it."""
+        source = self._swagger
+        if isinstance(source, Mapping):
+            return parse_swagger(source)
+        if isinstance(source, Path) or (isinstance(source, str) and not source.startswith(("http://", "https://"))):
+            return parse_swagger(load_swagger_file(source))
+        return None
+
+    def _swagger_url(self) -> str:
+        source = self._swagger
+        return source if isinstance(source, str) else swagger_uri(self.endpoint)
+
+    def _table(self, rows: Rows, extra_columns: ExtraColumns, contract: Contract) -> Table:
+        return to_table(rows, contract, extra_columns=extra_columns)
+
+    def prepare(
+        self, rows: Rows, method: Method = "predict", *, extra_columns: ExtraColumns = "error"
+    ) -> PreparedRequest:
+        """Validate and encode `rows` into one request exactly as the client would send it, without sending it.
+
+        For tools that send requests themselves (the load tests); `read_scores` judges the answer.
+        """
+        contract = self.contract
+        check_method(contract, method)
+        table = self._table(rows, extra_columns, contract)
+        headers, _ = request_headers(self._credential.authorization(), self._options.model_deployment)
+        headers.pop("x-ms-client-request-id")  # one per request sent: the sender adds its own
+        return PreparedRequest(self.endpoint, encode(table, contract, method), headers, table.n_rows, method)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint={self.endpoint!r}, credential={self._credential!r})"
+
+
+class ScoringClient(_ClientBase):
+    """Score rows against an Azure ML endpoint (or the embedded one) from synchronous code.
+
+    >>> with ScoringClient("http://127.0.0.1:5001/score") as client:   # doctest: +SKIP
+    ...     labels = client.predict(frame)
+    """
+
+    def _open(self) -> None:
+        self._http = httpx.Client(**self._options.httpx_kwargs())
+
+    # -------------------------------------------------------------------------------- contract
+
+    @property
+    def contract(self) -> Contract:
+        if self._contract is None:
+            self._contract = self._contract_from_source() or self._fetch_contract()
+        return self._contract
+
+    def _fetch_contract(self) -> Contract:
+        url = self._swagger_url()
+        try:
+            response = self._http.get(url)
+            if response.status_code == 401 and self._credential.has_key:
+                response = self._http.get(url, headers={"authorization": self._credential.authorization() or ""})
+        except httpx.HTTPError as exc:
+            raise swagger_fetch_error(url, exc) from None
+        return swagger_from_response(url, response)
+
+    @property
+    def row_model(self) -> type[BaseModel]:
+        if self._row_model is None:
+            self._row_model = build_row_model(self.contract)
+        return self._row_model
+
+    def health(self) -> bool:
+        """True when `GET /` answers 200 (Azure's health route)."""
+        try:
+            return self._http.get(health_uri(self.endpoint)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    # -------------------------------------------------------------------------------- scoring
+
+    def predict(
+        self, rows: Rows, *, extra_columns: ExtraColumns = "error", progress: Progress | None = None
+    ) -> pd.Series[Any]:
+        """One label per row, aligned to a DataFrame's index."""
+        table = self._table(rows, extra_columns, self.contract)
+        return to_series(table, self._score(table, "predict", progress))
+
+    def predict_proba(
+        self, rows: Rows, *, extra_columns: ExtraColumns = "error", progress: Progress | None = None
+    ) -> pd.DataFrame:
+        """One probability column per class, aligned to a DataFrame's index."""
+        contract = self.contract
+        check_method(contract, "predict_proba")
+        table = self._table(rows, extra_columns, contract)
+        return to_frame(table, self._score(table, "predict_proba", progress), contract)
+
+    def score_table(
+        self, table: Table, method: Method = "predict", progress: Progress | None = None, *, on_error: OnError = "raise"
+    ) -> list[Any]:
+        """Score a validated Table (from `bankscore.validation.to_table`); results in row order.
+
+        With on_error="return", a batch that fails for good puts its APIError in each of its rows
+        instead of stopping the whole job.
+        """
+        check_method(self.contract, method)
+        return self._score(table, method, progress, on_error)
+
+    def _score(self, table: Table, method: Method, progress: Progress | None, on_error: OnError = "raise") -> list[Any]:
+        batches = list(
+            plan_batches(
+                table,
+                self.contract,
+                batch_rows=self._options.batch_rows,
+                max_batch_bytes=self._options.max_batch_bytes,
+            )
+        )
+        done = 0
+
+        def run(batch: Batch) -> list[Any]:
+            nonlocal done
+            try:
+                results = self._send_batch(table, batch, method)
+            except APIError as error:
+                if on_error == "raise":
+                    raise
+                results = [error] * batch.size
+            if progress is not None:
+                done += batch.size  # read-modify-write under the GIL; progress is advisory
+                progress(done, table.n_rows)
+            return results
+
+        if len(batches) == 1 or self._options.concurrency == 1:
+            parts: Iterator[list[Any]] = map(run, batches)
+            return [r for part in parts for r in part]
+        with ThreadPoolExecutor(self._options.concurrency, thread_name_prefix="bankscore") as pool:
+            return [r for part in pool.map(run, batches) for r in part]
+
+    def _send_batch(self, table: Table, batch: Batch, method: Method) -> list[Any]:
+        results: list[Any] = []
+        for part, body in encode_batch(table, self.contract, batch, method, self._options.max_batch_bytes):
+            results.extend(self._send(table, part, body, method))
+        return results
+
+    def _send(self, table: Table, batch: Batch, body: bytes, method: Method) -> list[Any]:
+        plan = attempts(batch, self._credential, self._options, self._policy)
+        try:
+            step = next(plan)
+            while True:
+                if isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                    step = plan.send(None)
+                    continue
+                try:
+                    reply: httpx.Response | httpx.HTTPError = self._http.post(
+                        self.endpoint, content=body, headers=step.headers
+                    )
+                except httpx.HTTPError as exc:
+                    reply = exc
+                step = plan.send(reply)
+        except StopIteration as done:
+            outcome: Outcome = done.value
+        if outcome.results is not None:
+            return outcome.results
+        first, second = batch.halves()
+        return self._send_batch(table, first, method) + self._send_batch(table, second, method)
+
+    # -------------------------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncScoringClient(_ClientBase):
+    """The same client for asyncio code; the contract is fetched on first use or in `async with`."""
+
+    def _open(self) -> None:
+        self._http = httpx.AsyncClient(**self._options.httpx_kwargs())
+        self._contract_lock = asyncio.Lock()
+
+    @property
+    def contract(self) -> Contract:
+        if self._contract is None:
+            local = self._contract_from_source()
+            if local is None:
+                raise ContractError("the contract isn't loaded yet: `await client.load_contract()` or use `async with`")
+            self._contract = local
+        return self._contract
+
+    async def load_contract(self) -> Contract:
+        async with self._contract_lock:
+            if self._contract is None:
+                self._contract = self._contract_from_source() or await self._fetch_contract()
+        return self._contract
+
+    async def _fetch_contract(self) -> Contract:
+        url = self._swagger_url()
+        try:
+            response = await self._http.get(url)
+            if response.status_code == 401 and self._credential.has_key:
+                response = await self._http.get(url, headers={"authorization": self._credential.authorization() or ""})
+        except httpx.HTTPError as exc:
+            raise swagger_fetch_error(url, exc) from None
+        return swagger_from_response(url, response)
+
+    @property
+    def row_model(self) -> type[BaseModel]:
+        if self._row_model is None:
+            self._row_model = build_row_model(self.contract)
+        return self._row_model
+
+    async def health(self) -> bool:
+        try:
+            return (await self._http.get(health_uri(self.endpoint))).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def predict(
+        self, rows: Rows, *, extra_columns: ExtraColumns = "error", progress: Progress | None = None
+    ) -> pd.Series[Any]:
+        contract = await self.load_contract()
+        table = self._table(rows, extra_columns, contract)
+        return to_series(table, await self._score(table, "predict", progress))
+
+    async def predict_proba(
+        self, rows: Rows, *, extra_columns: ExtraColumns = "error", progress: Progress | None = None
+    ) -> pd.DataFrame:
+        contract = await self.load_contract()
+        check_method(contract, "predict_proba")
+        table = self._table(rows, extra_columns, contract)
+        return to_frame(table, await self._score(table, "predict_proba", progress), contract)
+
+    async def score_table(
+        self, table: Table, method: Method = "predict", progress: Progress | None = None, *, on_error: OnError = "raise"
+    ) -> list[Any]:
+        check_method(await self.load_contract(), method)
+        return await self._score(table, method, progress, on_error)
+
+    async def _score(
+        self, table: Table, method: Method, progress: Progress | None, on_error: OnError = "raise"
+    ) -> list[Any]:
+        contract = await self.load_contract()
+        batches = list(
+            plan_batches(
+                table, contract, batch_rows=self._options.batch_rows, max_batch_bytes=self._options.max_batch_bytes
+            )
+        )
+        limit = asyncio.Semaphore(self._options.concurrency)
+        done = 0
+
+        async def run(batch: Batch) -> list[Any]:
+            nonlocal done
+            async with limit:
+                try:
+                    results = await self._send_batch(table, batch, method)
+                except APIError as error:
+                    if on_error == "raise":
+                        raise
+                    results = [error] * batch.size
+            done += batch.size
+            if progress is not None:
+                progress(done, table.n_rows)
+            return results
+
+        parts = await asyncio.gather(*(run(b) for b in batches))
+        return [r for part in parts for r in part]
+
+    async def _send_batch(self, table: Table, batch: Batch, method: Method) -> list[Any]:
+        results: list[Any] = []
+        for part, body in encode_batch(table, self.contract, batch, method, self._options.max_batch_bytes):
+            results.extend(await self._send(table, part, body, method))
+        return results
+
+    async def _send(self, table: Table, batch: Batch, body: bytes, method: Method) -> list[Any]:
+        plan = attempts(batch, self._credential, self._options, self._policy)
+        try:
+            step = next(plan)
+            while True:
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                    step = plan.send(None)
+                    continue
+                try:
+                    reply: httpx.Response | httpx.HTTPError = await self._http.post(
+                        self.endpoint, content=body, headers=step.headers
+                    )
+                except httpx.HTTPError as exc:
+                    reply = exc
+                step = plan.send(reply)
+        except StopIteration as done:
+            outcome: Outcome = done.value
+        if outcome.results is not None:
+            return outcome.results
+        first, second = batch.halves()
+        return await self._send_batch(table, first, method) + await self._send_batch(table, second, method)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        await self.load_contract()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,97 @@
+"""The options every client command takes, and the client they make: the configured endpoint or the embedded one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from .._exceptions import BankscoreError
+from ._app import EXIT_FAILURE, EXIT_USAGE, err, fail
+
+if TYPE_CHECKING:
+    from .. import ScoringClient
+
+EndpointOption = Annotated[
+    str | None,
+    typer.Option("--endpoint", help="Scoring URI (…/score). Default: $BANKSCORE_ENDPOINT, else the embedded endpoint."),
+]
+KeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="File with the key (line 1) and optional secondary key (line 2). "
+        "Default: $BANKSCORE_KEY / $BANKSCORE_SECONDARY_KEY.",
+    ),
+]
+SwaggerOption = Annotated[
+    str | None, typer.Option("--swagger", help="swagger.json path or URL. Default: <endpoint base>/swagger.json.")
+]
+
+
+@contextlib.contextmanager
+def scoring_client(
+    endpoint: str | None, key_file: Path | None, swagger: str | None, *, share_key: bool = False, **options: Any
+) -> Iterator[ScoringClient]:
+    """A ScoringClient for the configured endpoint, or for the embedded one started just for this command.
+
+    share_key: put the embedded endpoint's throwaway key in this process's environment, where the
+    worker processes it starts (Dask) find it; never on a command line.
+    """
+    from .. import ScoringClient
+    from .._exceptions import KeySourceError
+
+    endpoint = endpoint or os.environ.get("BANKSCORE_ENDPOINT") or None
+    if key_file is not None:
+        from ..credentials import read_key_file
+
+        try:
+            read_key_file(key_file)
+        except KeySourceError as exc:
+            fail(str(exc))
+    local = None
+    key: str | None = None
+    try:
+        if endpoint is None:
+            from ..server.runner import start_local_endpoint
+
+            local, key = start_local_endpoint(announce=err.print)
+            endpoint = local.scoring_uri
+            if share_key:
+                os.environ["BANKSCORE_KEY"] = key
+                os.environ.pop("BANKSCORE_KEY_FILE", None)
+            err.print(
+                f"No endpoint configured (--endpoint or BANKSCORE_ENDPOINT): using the embedded local endpoint "
+                f"at {endpoint} ({local.app.model.name}, version {local.app.model.version})."
+            )
+        if "concurrency" not in options:
+            # The embedded endpoint scores on this machine's cores: more requests in flight only contend.
+            options["concurrency"] = (os.cpu_count() or 2) if local is not None else 4
+        if "batch_rows" not in options:
+            # No network and no gateway timeout in between: fewer, larger requests cost less per row.
+            options["batch_rows"] = 5_000 if local is not None else 1_000
+        try:
+            client = ScoringClient(endpoint, key=key, key_file=key_file, swagger=swagger, **options)
+        except KeySourceError as exc:
+            fail(str(exc))
+        with client:
+            yield client
+    except BankscoreError as exc:
+        from .._exceptions import APIError, InputValidationError
+
+        if isinstance(exc, InputValidationError):
+            fail(one_line(exc))
+        fail(str(exc), EXIT_FAILURE if isinstance(exc, APIError) else EXIT_USAGE)
+    finally:
+        if local is not None:
+            local.stop()
+
+
+def one_line(exc: Any) -> str:
+    shown = "; ".join(str(p) for p in exc.problems[:3])
+    more = f"; and {exc.total - 3} more" if exc.total > 3 else ""
+    return f"{exc.total} problem{'s' if exc.total != 1 else ''} in the input: {shown}{more}"

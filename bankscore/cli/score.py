@@ -1,0 +1,190 @@
+"""`bankscore score`: every row of a file, streamed through the endpoint into an output file (or a table)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ._app import EXIT_FAILURE, OnErrorChoice, err, fail, out
+from ._endpoint import EndpointOption, KeyFileOption, SwaggerOption, one_line, scoring_client
+
+
+def score(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV, Parquet, XLSX or JSONL file of rows.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here (format by extension). Default: stdout.")
+    ] = None,
+    endpoint: EndpointOption = None,
+    key_file: KeyFileOption = None,
+    swagger: SwaggerOption = None,
+    proba: Annotated[bool, typer.Option("--proba", help="Add one probability column per class.")] = False,
+    batch_rows: Annotated[
+        int | None,
+        typer.Option(help="Rows per request. Default: 1,000, or 5,000 for the embedded endpoint.", min=1),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Requests in flight at once. Default: 4, or one per core for the embedded endpoint.", min=1, max=64
+        ),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for one answer.", min=0.1)] = 60.0,
+    on_error: Annotated[
+        OnErrorChoice, typer.Option(help="fail: stop at the first failure; column: fill an error column and go on.")
+    ] = OnErrorChoice.fail,
+    chunk_rows: Annotated[
+        int, typer.Option(help="Rows read, scored and written at a time; bounds memory for big files.", min=1)
+    ] = 50_000,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            "--dask-scheduler",
+            help="Score on a Dask cluster: 'local' (worker processes here) or a scheduler address tcp://HOST:PORT.",
+        ),
+    ] = None,
+    dask_workers: Annotated[int, typer.Option(help="Worker processes for --dask local.", min=1)] = 2,
+) -> None:
+    """Score every row of a file; adds a prediction column (and probabilities with --proba)."""
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+    from ..files import FileFormatError, file_format
+    from ..files.scoring import score_file
+
+    try:
+        if output is not None:
+            file_format(output)
+        file_format(input_path)
+    except FileFormatError as exc:
+        fail(str(exc))
+    if not input_path.is_file():
+        fail(f"{input_path}: no such file")
+    given: dict[str, Any] = {"batch_rows": batch_rows, "concurrency": concurrency, "timeout": timeout}
+    options = {name: value for name, value in given.items() if value is not None}
+    if dask is not None:
+        _score_on_dask(input_path, output, dask, dask_workers, endpoint, key_file, swagger, proba, on_error, options)
+        return
+    with scoring_client(endpoint, key_file, swagger, **options) as client:
+        contract = client.contract
+        with Progress(
+            TextColumn("Scoring"),
+            TextColumn("{task.completed:,} rows"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        ) as bar:
+            task = bar.add_task("score", total=None, rate="")
+            started = time.monotonic()
+
+            def progress(done: int, _total: int | None) -> None:
+                rate = done / max(time.monotonic() - started, 1e-9)
+                bar.update(task, completed=done, rate=f"{rate:,.0f} rows/s")
+
+            try:
+                result = score_file(
+                    client,
+                    input_path,
+                    output,
+                    proba=proba,
+                    on_error="column" if on_error is OnErrorChoice.column else "raise",
+                    chunk_rows=chunk_rows,
+                    progress=progress,
+                    on_ignored=lambda names: err.print(
+                        f"Not sent (not in the contract), kept in the output: {', '.join(names)}"
+                    ),
+                )
+            except FileFormatError as exc:
+                fail(str(exc))
+        if result.frame is not None:
+            _print_table(result.frame, contract.column_names)
+        else:
+            err.print(f"Wrote {result.rows:,} rows to {output}")
+    if result.failed:
+        fail(f"{result.failed:,} of {result.rows:,} rows failed; see the error column", EXIT_FAILURE)
+
+
+def _score_on_dask(
+    input_path: Path,
+    output: Path | None,
+    scheduler: str,
+    workers: int,
+    endpoint: str | None,
+    key_file: Path | None,
+    swagger: str | None,
+    proba: bool,
+    on_error: OnErrorChoice,
+    options: dict[str, Any],
+) -> None:
+    from .._extras import check
+
+    check("dask", "--dask")
+    if output is None:
+        fail("--dask writes a file: give -o OUTPUT")
+    from ..files import FileFormatError
+    from ..integrations.dask import PartitionError
+    from ..integrations.dask import score_file as score_on_cluster
+
+    remote = scheduler != "local"
+    with scoring_client(endpoint, key_file, swagger, share_key=True, **options) as client:
+        if remote and client.endpoint.startswith(("http://127.0.0.1", "http://localhost")):
+            fail("a remote Dask cluster can't reach an endpoint on this machine's loopback; give --endpoint URL")
+        started = time.monotonic()
+        try:
+            result = score_on_cluster(
+                input_path,
+                output,
+                scheduler=scheduler,
+                workers=workers,
+                proba=proba,
+                on_error="column" if on_error is OnErrorChoice.column else "raise",
+                endpoint=client.endpoint,
+                swagger=swagger,
+                key_file=str(key_file) if key_file else None,
+                **{k: v for k, v in options.items() if k != "concurrency"},
+            )
+        except PartitionError as exc:
+            from .._exceptions import InputValidationError
+
+            if isinstance(exc.error, InputValidationError):
+                fail(f"partition {exc.partition}: {one_line(exc.error)}")
+            fail(str(exc).splitlines()[0], EXIT_FAILURE)
+        except FileFormatError as exc:
+            fail(str(exc))
+        rate = result.rows / max(time.monotonic() - started, 1e-9)
+        err.print(f"Wrote {result.rows:,} rows to {output} ({rate:,.0f} rows/s on Dask {scheduler})")
+    if result.failed:
+        fail(f"{result.failed:,} of {result.rows:,} rows failed; see the error column", EXIT_FAILURE)
+
+
+def _cell(value: Any) -> str:
+    if value is None or value != value:
+        return ""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _print_table(frame: Any, features: tuple[str, ...], limit: int = 50) -> None:
+    """CSV when piped; on a terminal, a table narrow enough to read: ids, a few features, the results."""
+    if not out.is_terminal:
+        sys.stdout.write(frame.to_csv(index=False))
+        return
+    shown_features = [c for c in features[:4] if c in frame.columns]
+    columns = [c for c in frame.columns if c not in features] + shown_features
+    columns = sorted(columns, key=list(frame.columns).index)
+    result_columns = [c for c in columns if c == "prediction" or c == "error" or str(c).startswith("proba_")]
+    columns = [c for c in columns if c not in result_columns] + result_columns
+    frame = frame[columns]
+    table = Table(caption=f"{len(features) - len(shown_features)} more input columns not shown; use -o FILE for all")
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold", style="bold" if column == "prediction" else None)
+    for row in frame.head(limit).itertuples(index=False):
+        table.add_row(*(_cell(v) for v in row))
+    out.print(table)
+    if len(frame) > limit:
+        err.print(f"… {len(frame) - limit:,} more rows; write them all with -o FILE")

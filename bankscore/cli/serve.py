@@ -1,0 +1,128 @@
+"""`bankscore serve`: the embedded Azure-compatible endpoint in the foreground."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .._exceptions import BankscoreError
+from ._app import err, fail
+
+
+class EnvelopeChoice(StrEnum):
+    inputs = "inputs"
+    data = "data"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Model directory from `bankscore train`. Default: the cached synthetic model."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind; loopback unless you mean otherwise.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 5001,
+    envelope: Annotated[
+        EnvelopeChoice,
+        typer.Option(
+            "--envelope",
+            "--contract",
+            help="inputs: today's AutoML (Inputs/GlobalParameters → Results); "
+            "data: 2020-21 services (data → double-encoded result).",
+        ),
+    ] = EnvelopeChoice.inputs,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    key_file: Annotated[
+        Path | None, typer.Option(help="File with the primary key, and optionally the secondary on line 2.")
+    ] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Accept requests without a key.")] = False,
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body, in MB (AKS: 100).", min=0.001)] = 100.0,
+    fault_rate: Annotated[
+        float, typer.Option(help="Share of /score requests that fail on purpose.", min=0, max=1)
+    ] = 0.0,
+    fault_status: Annotated[
+        list[str] | None,
+        typer.Option(help="Fault to inject: 408, 429, 500, 502, 503, 504 or model-error (repeatable)."),
+    ] = None,
+    retry_after: Annotated[float, typer.Option(help="Retry-After seconds sent with injected 429/503.", min=0)] = 1.0,
+    latency_ms: Annotated[float, typer.Option(help="Extra latency added to every /score request.", min=0)] = 0.0,
+    fault_seed: Annotated[int | None, typer.Option(help="Seed for the fault draws.")] = None,
+    log_file: Annotated[Path | None, typer.Option(help="Write the JSON request log here instead of stderr.")] = None,
+    access_log: Annotated[bool, typer.Option(help="Log one JSON line per request.")] = True,
+) -> None:
+    """Run the embedded Azure-compatible scoring endpoint (GET /, GET /swagger.json, POST /score)."""
+    from .._exceptions import KeySourceError
+    from ..server.auth import resolve_keys
+    from ..server.faults import parse_fault
+    from ..server.model import load_model
+    from ..server.runner import EndpointConfig, default_model_dir
+    from ..server.runner import serve as run_server
+
+    try:
+        faults = tuple(parse_fault(f) for f in (fault_status or ["503"]))
+    except ValueError as exc:
+        fail(f"--fault-status: {exc}")
+    primary: str | None = None
+    secondary: str | None = None
+    if no_auth:
+        if key_file is not None:
+            fail("--no-auth and --key-file contradict each other; choose one")
+        if not _is_loopback(host):
+            err.print(
+                f"[bold yellow]warning:[/] auth is off and the endpoint listens on {host}: "
+                "anyone who can reach it can score",
+                markup=True,
+            )
+    else:
+        try:
+            keys = resolve_keys(key_file)
+        except KeySourceError as exc:
+            fail(str(exc))
+        primary, secondary = keys.primary, keys.secondary
+        if keys.generated:
+            err.print(f"Generated a primary key for this run (shown once): {keys.primary}")
+            err.print("Set BANKSCORE_KEY or pass --key-file to choose your own; --no-auth turns auth off.")
+    try:
+        model_dir = model or default_model_dir(announce=err.print)
+        loaded = load_model(model_dir)
+    except BankscoreError as exc:
+        fail(str(exc))
+    config = EndpointConfig(
+        model_dir=model_dir,
+        envelope=envelope.value,
+        host=host,
+        port=port,
+        workers=workers,
+        primary_key=primary,
+        secondary_key=secondary,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        fault_rate=fault_rate,
+        faults=faults,
+        retry_after=retry_after,
+        latency_ms=latency_ms,
+        fault_seed=fault_seed,
+        log_file=log_file,
+        access_log=access_log,
+    )
+    shown_host = f"[{host}]" if ":" in host else host
+    err.print(
+        f"Serving {loaded.name} (version {loaded.version}) on http://{shown_host}:{port}/score "
+        f"— envelope {envelope.value}, {workers} worker{'s' if workers > 1 else ''}, "
+        f"auth {'off' if no_auth else 'on'}. Ctrl+C stops."
+    )
+    try:
+        run_server(config)
+    except OSError as exc:
+        fail(f"can't listen on {host}:{port}: {exc.strerror}")

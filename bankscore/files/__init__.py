@@ -1,0 +1,36 @@
+"""Files in and out: formats by extension (CSV, JSONL, Parquet, XLSX), written atomically, scored as a stream.
+
+CSV and JSONL work with the core install; Parquet and XLSX need `pip install "bankscore[files]"`.
+"""
+
+from .formats import (
+    DEFAULT_CHUNK_ROWS,
+    FORMATS,
+    FileFormatError,
+    TableWriter,
+    atomic_path,
+    file_format,
+    iter_frames,
+    open_writer,
+    read_table,
+    restore_numbers,
+    write_table,
+)
+from .scoring import FileScore, score_file, score_frames
+
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "FORMATS",
+    "FileFormatError",
+    "FileScore",
+    "TableWriter",
+    "atomic_path",
+    "file_format",
+    "iter_frames",
+    "open_writer",
+    "read_table",
+    "restore_numbers",
+    "score_file",
+    "score_frames",
+    "write_table",
+]

@@ -1,0 +1,214 @@
+"""Score a whole file in chunks: read ahead, score, write behind, with one output renamed into place at the end.
+
+Memory stays bounded by a few chunks whatever the file size, and reading the next chunk and
+writing the previous one overlap scoring the current one (the parsers, writers and the model
+release the GIL for much of their work), so a big file scores faster than read-all-then-score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import pandas as pd
+
+from .._base_client import class_names
+from .._exceptions import APIError, InputValidationError, Problem
+from .._types import Method
+from ..contract import Contract
+from ..validation import MAX_PROBLEMS, Table, to_table
+from .formats import DEFAULT_CHUNK_ROWS, iter_frames, open_writer
+from .streaming import read_ahead, write_behind
+
+if TYPE_CHECKING:
+    from .._client import ScoringClient
+
+OnRowError = Literal["raise", "column"]
+FileProgress = Callable[[int, "int | None"], None]
+
+READ_AHEAD: Final = 2  # chunks read before they are needed
+WRITE_BEHIND: Final = 2  # scored chunks waiting for the writer
+
+
+@dataclass
+class FileScore:
+    """What a scoring job did: rows scored, rows that failed (with --on-error column), columns not sent."""
+
+    rows: int = 0
+    failed: int = 0
+    ignored: tuple[str, ...] = ()
+    frame: pd.DataFrame | None = None  # the scored table, when no target file was given
+
+
+def score_file(
+    client: ScoringClient,
+    source: Path,
+    target: Path | None = None,
+    *,
+    proba: bool = False,
+    on_error: OnRowError = "raise",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: FileProgress | None = None,
+    on_ignored: Callable[[tuple[str, ...]], None] | None = None,
+) -> FileScore:
+    """Score every row of `source` into `target` (format by extension), or into `FileScore.frame`.
+
+    With on_error="raise" the first invalid chunk stops scoring; the rest of the file is still
+    checked so the error lists every bad cell, and no output file is written. With "column",
+    bad and failed rows get an `error` text and everything else is scored.
+    """
+    contract = client.contract
+    # Reading and checking run ahead on their own thread, so the next chunk is ready when this one is scored.
+    frames = iter_frames(source, types=contract.types, chunk_rows=chunk_rows)
+    checked = read_ahead(_check(frames, contract, on_error), READ_AHEAD)
+    result = FileScore()
+    scored = _score_checked(client, checked, proba=proba, on_error=on_error, progress=progress, into=result)
+    try:
+        if target is None:
+            parts = list(scored)
+            result.frame = pd.concat(parts) if len(parts) > 1 else parts[0]
+        else:
+            with open_writer(target) as writer, write_behind(writer.write, WRITE_BEHIND) as write:
+                for part in scored:
+                    write(part)
+        if on_ignored is not None and result.ignored:
+            on_ignored(result.ignored)
+    finally:
+        checked.close()
+    return result
+
+
+def score_frames(
+    client: ScoringClient,
+    frames: Iterable[pd.DataFrame],
+    *,
+    proba: bool = False,
+    on_error: OnRowError = "raise",
+    progress: FileProgress | None = None,
+    into: FileScore | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Score chunk after chunk; each comes back with a `prediction` column (and probabilities, errors)."""
+    checked = _check(frames, client.contract, on_error)
+    return _score_checked(client, checked, proba=proba, on_error=on_error, progress=progress, into=into)
+
+
+@dataclass
+class _Checked:
+    """One chunk after validation: the table to send, or the problem that stops the job."""
+
+    frame: pd.DataFrame
+    table: Table | None = None
+    errors: pd.Series | None = None  # per row: why it was not sent (on_error="column")
+    problem: InputValidationError | None = None
+
+
+def _check(frames: Iterable[pd.DataFrame], contract: Contract, on_error: OnRowError) -> Iterator[_Checked]:
+    for frame in frames:
+        try:
+            table = to_table(frame, contract, extra_columns="ignore", max_problems=_cap(frame, on_error))
+        except InputValidationError as exc:
+            if on_error == "raise" or any(p.row == "*" for p in exc.problems):
+                yield _Checked(frame, problem=exc)
+                continue
+            table, errors = _drop_invalid(frame, exc, contract)
+        else:
+            errors = pd.Series(None, index=frame.index, dtype=object)
+        yield _Checked(frame, table, errors)
+
+
+def _score_checked(
+    client: ScoringClient,
+    chunks: Iterator[_Checked],
+    *,
+    proba: bool,
+    on_error: OnRowError,
+    progress: FileProgress | None,
+    into: FileScore | None,
+) -> Iterator[pd.DataFrame]:
+    result = into if into is not None else FileScore()
+    method: Method = "predict_proba" if proba else "predict"
+    for chunk in chunks:
+        if chunk.problem is not None:
+            raise _all_problems(chunk.problem, chunks) from None
+        table, errors = chunk.table, chunk.errors
+        assert table is not None and errors is not None
+        result.ignored = result.ignored or table.ignored
+        done = result.rows
+
+        def report(rows: int, _total: int, done: int = done) -> None:
+            if progress is not None:
+                progress(done + rows, None)
+
+        results = client.score_table(table, method, report, on_error="return" if on_error == "column" else "raise")
+        frame = chunk.frame
+        out = _attach(frame, table, results, errors, client, proba=proba, keep_going=on_error == "column")
+        result.rows += len(frame)
+        result.failed += int(errors.notna().sum())
+        if progress is not None:
+            progress(result.rows, None)
+        yield out
+
+
+def _cap(frame: pd.DataFrame, on_error: OnRowError) -> int:
+    """Every problem when each bad row needs its error text; otherwise the listing's cap."""
+    return len(frame) * max(len(frame.columns), 1) if on_error == "column" else MAX_PROBLEMS
+
+
+def _all_problems(first: InputValidationError, rest: Iterator[_Checked]) -> InputValidationError:
+    """Gather the problems of the chunks not yet scored too, so the error names every bad cell in the file."""
+    if any(p.row == "*" for p in first.problems):
+        return first
+    problems: list[Problem] = list(first.problems)
+    total = first.total
+    for chunk in rest:
+        if chunk.problem is not None:
+            problems.extend(chunk.problem.problems[: max(0, MAX_PROBLEMS - len(problems))])
+            total += chunk.problem.total
+    return InputValidationError(problems, total=total, hint=first.hint)
+
+
+def _drop_invalid(frame: pd.DataFrame, exc: InputValidationError, contract: Contract) -> tuple[Table, pd.Series]:
+    errors = pd.Series(None, index=frame.index, dtype=object)
+    for problem in exc.problems:
+        if pd.isna(errors[problem.row]):
+            errors[problem.row] = f"invalid input: {problem}"
+    return to_table(frame[errors.isna()], contract, extra_columns="ignore"), errors
+
+
+def _attach(
+    frame: pd.DataFrame,
+    table: Table,
+    results: list[Any],
+    errors: pd.Series,
+    client: ScoringClient,
+    *,
+    proba: bool,
+    keep_going: bool,
+) -> pd.DataFrame:
+    scored = frame.copy(deep=False)
+    if keep_going:
+        for label, outcome in zip(table.index, results, strict=True):
+            if isinstance(outcome, APIError):
+                errors[label] = f"scoring failed: {outcome}"
+    if proba:
+        ok = [r for r in results if not isinstance(r, APIError)]
+        width = len(ok[0]) if ok else 2
+        names = class_names(client.contract, width)
+        matrix = [r if not isinstance(r, APIError) else [None] * width for r in results]
+        probabilities = pd.DataFrame(matrix, index=table.index, columns=[f"proba_{n}" for n in names], dtype=float)
+        labels = [None if row[0] is None else names[_argmax(row)] for row in matrix]
+        scored["prediction"] = pd.Series(labels, index=table.index, dtype=object)
+        for column in probabilities.columns:
+            scored[column] = probabilities[column]
+    else:
+        labels = [None if isinstance(r, APIError) else r for r in results] if keep_going else results
+        scored["prediction"] = pd.Series(labels, index=table.index, dtype=object)
+    if keep_going:
+        scored["error"] = errors
+    return scored
+
+
+def _argmax(values: list[Any]) -> int:
+    return max(range(len(values)), key=lambda i: float(values[i]))

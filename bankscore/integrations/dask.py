@@ -1,0 +1,235 @@
+"""Score a Dask DataFrame across a cluster: `bankscore.integrations.dask.predict(ddf, endpoint=...)`.
+
+Each partition is scored on the worker that holds it, by a client that worker builds once and
+reuses. Only options travel in the task graph: the key is read on the worker from its own
+environment (`BANKSCORE_KEY`) or a key file, so no key is ever pickled. The contract is fetched
+once here and shipped with the options, so workers don't each fetch the swagger.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final
+
+import pandas as pd
+
+from .._client import ScoringClient
+from .._exceptions import APIError, BankscoreError, InputValidationError
+from .._extras import require
+from .._types import Method
+from ..contract import Contract
+from ..files.formats import FileFormatError, file_format, open_writer, restore_numbers
+from ..files.scoring import FileScore, OnRowError, score_frames
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+else:
+    dd = require("dask.dataframe", "dask", "Scoring on Dask")
+
+PER_WORKER_CONCURRENCY: Final = 4  # requests in flight per partition being scored
+
+
+class PartitionError(BankscoreError):
+    """Scoring one partition failed; says which partition, and which rows when the rows were the problem."""
+
+    def __init__(self, partition: int | None, error: BankscoreError) -> None:
+        self.partition = partition
+        self.error = error
+        where = f"partition {partition}" if partition is not None else "a partition"
+        super().__init__(f"{where}: {error}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.partition, self.error))  # it travels from a worker to the caller
+
+
+@dataclass(frozen=True)
+class _Scorer:
+    """The picklable half: client options and the contract, never a key.
+
+    Scores one partition on a worker: labels (predict), probabilities (predict_proba), or with
+    `file_chunk` the same scored chunk `bankscore score` writes out (prediction, probabilities, error).
+    """
+
+    options: tuple[tuple[str, Any], ...]
+    contract: Contract
+    method: Method = "predict"
+    file_chunk: bool = False
+    on_error: OnRowError = "raise"
+
+    def __call__(self, part: pd.DataFrame, partition_info: dict[str, Any] | None = None) -> Any:
+        number = partition_info.get("number") if partition_info else None
+        client = _worker_client(self.options, self.contract)
+        part = restore_numbers(part.copy(deep=False), self.contract.types)
+        try:
+            if self.file_chunk:
+                proba = self.method == "predict_proba"
+                return next(score_frames(client, [part], proba=proba, on_error=self.on_error))
+            if self.method == "predict":
+                return client.predict(part, extra_columns="ignore").astype(object)
+            return client.predict_proba(part, extra_columns="ignore")
+        except (InputValidationError, APIError) as exc:
+            raise PartitionError(number, exc) from None
+
+
+_CLIENTS: dict[tuple[tuple[str, Any], ...], ScoringClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _worker_client(options: tuple[tuple[str, Any], ...], contract: Contract) -> ScoringClient:
+    """One client per worker process and options: connections are reused across partitions."""
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(options)
+        if client is None:
+            client = ScoringClient(**dict(options), swagger=contract)
+            _CLIENTS[options] = client
+        return client
+
+
+def _scorer(client_options: dict[str, Any], method: Method) -> _Scorer:
+    if "key" in client_options or "secondary_key" in client_options:
+        raise TypeError(
+            "don't pass key= to bankscore.integrations.dask: it would travel inside the task graph to every worker; "
+            "set BANKSCORE_KEY in the workers' environment or pass key_file= (a path they can read)"
+        )
+    client_options.setdefault("concurrency", PER_WORKER_CONCURRENCY)
+    for name, value in client_options.items():
+        if isinstance(value, dict | list):
+            raise TypeError(f"{name}= must be a plain value (a path or URL for swagger) to travel to the workers")
+    with ScoringClient(**client_options) as here:  # fetch the contract once, here
+        contract = here.contract
+    options = tuple(sorted(client_options.items()))
+    return _Scorer(options, contract, method)
+
+
+def predict(ddf: dd.DataFrame, **client_options: Any) -> dd.Series:
+    """One label per row, as a Dask Series aligned to `ddf` (named "prediction").
+
+    `client_options` are ScoringClient's (endpoint, swagger, key_file, timeout, batch_rows,
+    concurrency per partition, ...); the key comes from each worker's BANKSCORE_KEY or key_file.
+    """
+    scorer = _scorer(dict(client_options), "predict")
+    meta = pd.Series([], dtype=object, name="prediction")
+    frame: Any = ddf  # dask's collections are untyped
+    series: dd.Series = frame.map_partitions(scorer, meta=meta)
+    return series
+
+
+def predict_proba(ddf: dd.DataFrame, **client_options: Any) -> dd.DataFrame:
+    """One probability column per class, as a Dask DataFrame aligned to `ddf`."""
+    scorer = _scorer(dict(client_options), "predict_proba")
+    classes = scorer.contract.class_names() or ("class_0", "class_1")
+    meta = pd.DataFrame({name: pd.Series([], dtype="float64") for name in classes})
+    frame: Any = ddf
+    probabilities: dd.DataFrame = frame.map_partitions(scorer, meta=meta)
+    return probabilities
+
+
+def iter_computed(collection: Any, client: Any, window: int = 4) -> Any:
+    """Partitions of a Dask collection computed in parallel and yielded in order, for writing one output.
+
+    At most `window` partitions are in flight or waiting to be written, so memory stays bounded on the
+    workers and here whatever the number of partitions.
+    """
+    parts = collection.to_delayed()
+    pending: list[Any] = []
+    queue = iter(parts)
+    for part in queue:
+        pending.append(client.compute(part))
+        if len(pending) >= window:
+            break
+    while pending:
+        future = pending.pop(0)
+        result = future.result()
+        future.release()
+        following = next(queue, None)
+        if following is not None:
+            pending.append(client.compute(following))
+        yield result
+
+
+# ------------------------------------------------------------------------------------------- whole files
+
+
+def score_file(
+    source: Any,
+    target: Any,
+    *,
+    scheduler: str = "local",
+    proba: bool = False,
+    on_error: str = "raise",
+    blocksize: str = "8MB",
+    workers: int | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+    **client_options: Any,
+) -> Any:
+    """`bankscore score --dask ...`: read `source` as partitions, score them on the cluster, write one `target`.
+
+    Partitions are computed in parallel and written in order, as they come back, so the output is
+    the same file a single process writes. `scheduler` is "local" (a LocalCluster of worker
+    processes on this machine, bound to 127.0.0.1) or a scheduler address such as tcp://host:8786.
+    """
+    from pathlib import Path
+
+    source, target = Path(source), Path(target)
+    scorer = _scorer(dict(client_options), "predict_proba" if proba else "predict")
+    file_scorer = replace(scorer, file_chunk=True, on_error="column" if on_error == "column" else "raise")
+    cluster_api: Any = require("distributed", "dask", "Scoring on a Dask cluster")  # untyped
+    cluster = (
+        cluster_api.LocalCluster(
+            n_workers=workers or 2,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.CRITICAL,  # a failed partition is reported once, as our error, not as worker logs
+        )
+        if scheduler == "local"
+        else None
+    )
+    result = FileScore()
+    try:
+        with cluster_api.Client(cluster if cluster is not None else scheduler) as dask_client:
+            frame = _read(source, scorer.contract, blocksize)
+            meta = _scored_meta(frame, scorer.contract, proba, on_error == "column")
+            scored: Any = frame.map_partitions(file_scorer, meta=meta)
+            with open_writer(target) as writer:
+                for part in iter_computed(scored, dask_client):
+                    writer.write(part)
+                    result.rows += len(part)
+                    if "error" in part.columns:
+                        result.failed += int(part["error"].notna().sum())
+                    if progress is not None:
+                        progress(result.rows, None)
+                if not result.rows:  # inside the writer: no empty output is left behind
+                    raise FileFormatError(f"{source.name} has no data rows")
+    finally:
+        if cluster is not None:
+            cluster.close()
+    return result
+
+
+def _read(source: Any, contract: Contract, blocksize: str) -> Any:
+    fmt = file_format(source)
+    # Every contract column as text: Dask fixes dtypes from the first block, so a bad cell later on
+    # would fail the read; each partition's numbers are restored before it is scored.
+    text = {c.name: "object" for c in contract.columns}
+    if fmt == "csv":
+        return dd.read_csv(str(source), blocksize=blocksize, dtype=text, keep_default_na=False, na_values=[""])
+    if fmt == "parquet":
+        return dd.read_parquet(str(source))
+    if fmt == "jsonl":
+        return dd.read_json(str(source), lines=True, blocksize=blocksize, dtype=text)
+    raise FileFormatError(f"{source.name}: --dask reads CSV, Parquet and JSONL; score an {fmt} file without --dask")
+
+
+def _scored_meta(frame: Any, contract: Contract, proba: bool, errors: bool) -> pd.DataFrame:
+    meta: pd.DataFrame = frame._meta.copy()
+    meta["prediction"] = pd.Series([], dtype=object)
+    if proba:
+        for name in contract.class_names() or ("class_0", "class_1"):
+            meta[f"proba_{name}"] = pd.Series([], dtype="float64")
+    if errors:
+        meta["error"] = pd.Series([], dtype=object)
+    return meta

@@ -1,0 +1,337 @@
+"""The embedded scoring endpoint: a plain ASGI app that answers as an Azure ML service does.
+
+Plain ASGI instead of a framework because the whole surface is three routes and every byte of
+the answers (status codes, header names, double-encoded bodies) must match Azure's exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qs
+
+import orjson
+
+from .._version import __version__
+from .auth import MALFORMED_MESSAGE, KeyRing, Verdict
+from .faults import MODEL_ERROR, FaultPlan
+from .model import Model
+from .payload import BodyParser, ClientError, RowError, ScoreRequest, ServedEnvelope
+from .swagger import swagger_v2, swagger_v3
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+DEFAULT_MAX_BODY_BYTES: Final = 100 * 1024 * 1024  # AKS front end's cap
+MAX_REQUEST_ID_LENGTH: Final = 100
+# Bodies above this are decoded and scored on a worker thread so small requests keep flowing.
+OFFLOAD_BYTES: Final = 16 * 1024
+REQUEST_ID_HEADERS: Final = (b"x-ms-client-request-id", b"x-request-id", b"x-ms-request-id")
+SERVER_VERSION: Final = f"bankscore/{__version__}"
+MODEL_ERROR_MESSAGE: Final = "An unexpected error occurred in scoring script. Check the logs for more info."
+
+access_logger = logging.getLogger("bankscore.endpoint.access")
+error_logger = logging.getLogger("bankscore.endpoint")
+
+
+class _Disconnected(Exception):
+    pass
+
+
+@dataclass
+class _Exchange:
+    """What one request learned on its way, for its headers and its log line."""
+
+    request_id: str
+    client_request_id: str
+    started: float
+    rows: int = 0
+    fault: str | None = None
+    function_failed: bool | None = None
+    exec_ms: float | None = None
+
+
+class ScoringApp:
+    def __init__(
+        self,
+        model: Model,
+        *,
+        envelope: ServedEnvelope = "inputs",
+        keys: KeyRing | None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        faults: FaultPlan | None = None,
+        title: str = "bankscore-local",
+    ) -> None:
+        self.model = model
+        self.envelope: ServedEnvelope = envelope
+        self.keys = keys
+        self.max_body_bytes = max_body_bytes
+        self.faults = faults or FaultPlan()
+        self._parser = BodyParser(envelope, model.schema)
+        self._swagger = {
+            "2": orjson.dumps(swagger_v2(model, envelope, title)),
+            "3": orjson.dumps(swagger_v3(model, envelope, title)),
+        }
+
+    # ------------------------------------------------------------------------------ ASGI entry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            headers[name] = value
+        # As Microsoft's server: x-request-id is the caller's or new; x-ms-request-id and
+        # x-ms-client-request-id carry the caller's client id when it sent one.
+        too_long = next((n for n in REQUEST_ID_HEADERS if len(headers.get(n, b"")) > MAX_REQUEST_ID_LENGTH), None)
+        given = None if too_long else headers.get(b"x-request-id")
+        request_id = given.decode("latin-1") if given else str(uuid.uuid4())
+        client_id = None if too_long else headers.get(b"x-ms-client-request-id") or headers.get(b"x-ms-request-id")
+        exchange = _Exchange(
+            request_id=request_id,
+            client_request_id=client_id.decode("latin-1") if client_id else request_id,
+            started=time.perf_counter(),
+        )
+        status = 500
+        try:
+            status = await self._route(scope, receive, send, headers, exchange)
+        except _Disconnected:
+            status = 499
+        except Exception:
+            error_logger.exception("unhandled error in request %s", request_id)
+            status = 500
+            await self._json(send, exchange, 500, {"message": f"Internal server error (request id {request_id})"})
+        self._log(scope, exchange, status)
+
+    async def _route(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes], exchange: _Exchange
+    ) -> int:
+        for name in REQUEST_ID_HEADERS:
+            if len(headers.get(name, b"")) > MAX_REQUEST_ID_LENGTH:
+                return await self._json(
+                    send,
+                    exchange,
+                    431,
+                    {"message": f"Header {name.decode()} is longer than {MAX_REQUEST_ID_LENGTH} characters"},
+                )
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path == "/score":
+            if method != "POST":
+                return await self._json(
+                    send,
+                    exchange,
+                    405,
+                    {"message": "Use POST /score with a JSON body"},
+                    [(b"allow", b"POST")],
+                )
+            return await self._score(receive, send, headers, exchange)
+        if path == "/":
+            if method not in ("GET", "HEAD"):
+                return await self._json(send, exchange, 405, {"message": "Use GET /"}, [(b"allow", b"GET, HEAD")])
+            return await self._send(send, exchange, 200, b"Healthy", b"text/plain; charset=utf-8")
+        if path == "/swagger.json":
+            if method not in ("GET", "HEAD"):
+                return await self._json(send, exchange, 405, {"message": "Use GET /swagger.json"})
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            version = (query.get("version") or ["2"])[-1]
+            document = self._swagger.get(version)
+            if document is None:
+                return await self._json(
+                    send,
+                    exchange,
+                    404,
+                    {"message": f"Swagger version {version!r} is not available; use version=2 or version=3"},
+                )
+            return await self._send(send, exchange, 200, document, b"application/json")
+        return await self._json(
+            send,
+            exchange,
+            404,
+            {"message": f"No route {path}; this service answers GET /, GET /swagger.json and POST /score"},
+        )
+
+    # ------------------------------------------------------------------------------ scoring
+
+    async def _score(self, receive: Receive, send: Send, headers: dict[bytes, bytes], exchange: _Exchange) -> int:
+        if self.keys is not None:
+            verdict = self.keys.check(headers.get(b"authorization"))
+            if verdict is Verdict.MALFORMED:
+                return await self._json(send, exchange, 400, {"message": MALFORMED_MESSAGE})
+            if verdict is not Verdict.OK:
+                message = (
+                    "Missing Authorization header; send 'Authorization: Bearer <key>'"
+                    if verdict is Verdict.MISSING
+                    else "Invalid key: the Bearer key matches neither of this service's keys"
+                )
+                return await self._json(send, exchange, 401, {"message": message}, [(b"www-authenticate", b"Bearer")])
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if content_type != b"application/json":
+            shown = content_type.decode("latin-1") or "none"
+            return await self._json(
+                send, exchange, 415, {"message": f"Content-Type must be application/json, not {shown}"}
+            )
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            return await self._too_large(send, exchange)
+        body = await self._read_body(receive)
+        if body is None:
+            return await self._too_large(send, exchange)
+
+        plan = self.faults
+        if plan.latency_ms:
+            await asyncio.sleep(plan.latency_ms / 1000)
+        fault = plan.draw()
+        if fault is not None:
+            return await self._fault(send, exchange, fault)
+
+        started = time.perf_counter()
+        try:
+            if len(body) > OFFLOAD_BYTES:
+                status, payload = await asyncio.to_thread(self._run, body, exchange)
+            else:
+                status, payload = self._run(body, exchange)
+        except ClientError as error:
+            if isinstance(error, RowError) and self.envelope == "data":
+                exchange.exec_ms = (time.perf_counter() - started) * 1000
+                # Gen-A services catch the exception inside run() and answer 200 with the message.
+                exchange.function_failed = False
+                inner = orjson.dumps({"error": error.message}).decode()
+                return await self._send(send, exchange, 200, orjson.dumps(inner), b"application/json")
+            return await self._json(send, exchange, error.status, error.body())
+        exchange.exec_ms = (time.perf_counter() - started) * 1000
+        exchange.function_failed = False
+        return await self._send(send, exchange, status, payload, b"application/json")
+
+    def _run(self, body: bytes, exchange: _Exchange) -> tuple[int, bytes]:
+        request: ScoreRequest = self._parser.parse(body)
+        exchange.rows = request.rows
+        matrix = request.encoded(self.model.schema)
+        results: Any
+        if request.method == "predict_proba":
+            results = self.model.proba_from_matrix(matrix)
+        else:
+            results = self.model.labels_from_matrix(matrix)
+        if self.envelope == "inputs":
+            return 200, orjson.dumps({"Results": results}, option=orjson.OPT_SERIALIZE_NUMPY)
+        inner = orjson.dumps({"result": results}, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        return 200, orjson.dumps(inner)
+
+    async def _fault(self, send: Send, exchange: _Exchange, fault: int | str) -> int:
+        exchange.fault = str(fault)
+        if fault == MODEL_ERROR:
+            exchange.function_failed = True
+            if self.envelope == "data":
+                inner = orjson.dumps({"error": "Injected model error"}).decode()
+                return await self._send(send, exchange, 200, orjson.dumps(inner), b"application/json")
+            return await self._json(send, exchange, 500, {"message": MODEL_ERROR_MESSAGE})
+        assert isinstance(fault, int)
+        extra: list[tuple[bytes, bytes]] = []
+        if fault in (429, 503) and self.faults.retry_after is not None:
+            extra.append((b"retry-after", f"{self.faults.retry_after:g}".encode()))
+        return await self._json(send, exchange, fault, {"message": f"Injected fault: HTTP {fault}"}, extra)
+
+    async def _too_large(self, send: Send, exchange: _Exchange) -> int:
+        limit_mb = self.max_body_bytes / (1024 * 1024)
+        return await self._json(
+            send,
+            exchange,
+            413,
+            {"message": f"Request body is larger than {limit_mb:g} MB; send fewer rows per request"},
+            [(b"connection", b"close")],
+        )
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    # ------------------------------------------------------------------------------ responses
+
+    async def _json(
+        self,
+        send: Send,
+        exchange: _Exchange,
+        status: int,
+        body: dict[str, Any],
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> int:
+        return await self._send(send, exchange, status, orjson.dumps(body), b"application/json", extra)
+
+    async def _send(
+        self,
+        send: Send,
+        exchange: _Exchange,
+        status: int,
+        body: bytes,
+        content_type: bytes,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> int:
+        client_id = exchange.client_request_id.encode("latin-1")
+        headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", exchange.request_id.encode("latin-1")),
+            (b"x-ms-request-id", client_id),
+            (b"x-ms-client-request-id", client_id),
+            (b"x-ms-server-version", SERVER_VERSION.encode()),
+        ]
+        if exchange.function_failed is not None:
+            headers.append((b"x-ms-run-function-failed", b"True" if exchange.function_failed else b"False"))
+        if exchange.exec_ms is not None:
+            headers.append((b"x-ms-run-fn-exec-ms", f"{exchange.exec_ms:.3f}".encode()))
+        if extra:
+            headers.extend(extra)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return status
+
+    def _log(self, scope: Scope, exchange: _Exchange, status: int) -> None:
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
+        record = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+            "request_id": exchange.request_id,
+            "client_request_id": exchange.client_request_id,
+            "method": scope.get("method"),
+            "path": scope.get("path"),
+            "status": status,
+            "rows": exchange.rows,
+            "latency_ms": round((time.perf_counter() - exchange.started) * 1000, 3),
+            "envelope": self.envelope,
+            "model": self.model.name,
+            "model_version": self.model.version,
+        }
+        if exchange.fault is not None:
+            record["fault"] = exchange.fault
+        access_logger.info(orjson.dumps(record).decode())
+
+    @staticmethod
+    async def _lifespan(receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,302 @@
+"""Decode and check a /score body for one envelope, column by column.
+
+Large bodies first try Arrow's JSON reader against the exact expected schema: it parses and
+type-checks outside the GIL, so the service's requests overlap each other and the caller's
+work. Anything it does not accept exactly as the Python path would (a null, an extra key, a
+whole float in an int column, NaN, a BOM, ...) falls through to the Python path, which gives
+the authoritative answer and the precise error. That path checks per column over plain lists
+(set-of-types tests run at C speed) and searches row by row only once something is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, TypeAlias
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+
+from .._types import METHODS, Method
+from .model import FloatMatrix, InputSchema
+
+ServedEnvelope: TypeAlias = Literal["inputs", "data"]
+"""The envelopes the embedded endpoint serves (gen B and gen A); MLflow's is only ever a client's."""
+
+MAX_LISTED_ERRORS: Final = 20
+# Below this many bytes orjson is faster than setting up Arrow's reader (about 140 rows).
+ARROW_MIN_BYTES: Final = 16 * 1024
+_ARROW_TYPES: Final = {"int64": pa.int64(), "double": pa.float64(), "string": pa.string()}
+_BOM: Final = b"\xef\xbb\xbf"
+
+_EXPECTED = {"int64": "a whole number (int64)", "double": "a number (double)", "string": "a string"}
+_ENVELOPE_HINT = {
+    "inputs": 'send {"Inputs": {"data": [row, ...]}, "GlobalParameters": {"method": "predict"}}',
+    "data": 'send {"data": [row, ...]}',
+}
+
+
+@dataclass
+class ClientError(Exception):
+    """A mistake in the request: answered 4xx (or a gen-A in-band error), never 500."""
+
+    status: int
+    message: str
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    total_errors: int = 0
+
+    def __str__(self) -> str:
+        return self.message
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"message": self.message}
+        if self.errors:
+            out["errors"] = self.errors
+            out["error_count"] = self.total_errors
+        return out
+
+
+class RowError(ClientError):
+    """Some rows break the schema; a gen-A service reports these in-band with HTTP 200."""
+
+
+@dataclass
+class ScoreRequest:
+    """Checked rows, as column lists (Python path) or already encoded for the model (Arrow path)."""
+
+    rows: int
+    method: Method
+    columns: dict[str, list[Any]] | None = None
+    matrix: FloatMatrix | None = None
+
+    def encoded(self, schema: InputSchema) -> FloatMatrix:
+        if self.matrix is not None:
+            return self.matrix
+        assert self.columns is not None
+        return schema.encode_columns(self.columns, self.rows)
+
+
+class BodyParser:
+    """Parses /score bodies for one envelope and model schema; the Arrow schema is built once."""
+
+    def __init__(self, envelope: ServedEnvelope, schema: InputSchema) -> None:
+        self.envelope = envelope
+        self.schema = schema
+        row = pa.struct([pa.field(c, _ARROW_TYPES[schema.types[c]]) for c in schema.columns])
+        method = pa.field("method", pa.string())
+        if envelope == "inputs":
+            fields = [
+                pa.field("Inputs", pa.struct([pa.field("data", pa.list_(row))])),
+                pa.field("GlobalParameters", pa.struct([method])),
+            ]
+        else:
+            fields = [pa.field("data", pa.list_(row)), method]
+        self._options = pa_json.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="error")
+        self._levels = {c: pa.array(levels, pa.string()) for c, levels in schema.levels.items()}
+
+    def parse(self, body: bytes) -> ScoreRequest:
+        if len(body) >= ARROW_MIN_BYTES:
+            fast = self._parse_arrow(body)
+            if fast is not None:
+                return fast
+        return parse_body(body, self.envelope, self.schema)
+
+    def _parse_arrow(self, body: bytes) -> ScoreRequest | None:
+        """The rows encoded for the model, or None for anything the Python path must judge."""
+        if body.startswith(_BOM):  # Arrow skips a BOM; orjson (and so this service) rejects it
+            return None
+        options = pa_json.ReadOptions(use_threads=False, block_size=len(body) + 1)
+        try:
+            document = pa_json.read_json(pa.py_buffer(body), read_options=options, parse_options=self._options)
+        except (pa.ArrowException, ValueError):
+            return None
+        if document.num_rows != 1 or any(column.null_count for column in document.columns):
+            return None
+        if self.envelope == "inputs":
+            rows = document.column("Inputs").chunk(0).field("data")
+            method = document.column("GlobalParameters").chunk(0).field("method")[0].as_py()
+        else:
+            rows = document.column("data").chunk(0)
+            method = document.column("method").chunk(0)[0].as_py()
+        if method not in METHODS:
+            return None
+        values = rows.flatten()
+        n_rows = len(values)
+        if n_rows == 0 or values.null_count:
+            return None
+        matrix = np.empty((n_rows, len(self.schema.columns)), dtype=np.float64)
+        for j, name in enumerate(self.schema.columns):
+            column = values.field(name)
+            if column.null_count:
+                return None
+            kind = self.schema.types[name]
+            if kind == "string":
+                try:
+                    column.validate(full=True)  # UTF-8, which orjson insists on
+                except pa.ArrowInvalid:
+                    return None
+                codes = pc.index_in(column, value_set=self._levels[name])  # unseen level → null → NaN
+                matrix[:, j] = codes.to_numpy(zero_copy_only=False)
+            else:
+                numbers = column.to_numpy(zero_copy_only=False)
+                if kind == "double" and not np.isfinite(numbers).all():  # NaN/Infinity literals: not JSON
+                    return None
+                matrix[:, j] = numbers
+        return ScoreRequest(rows=n_rows, method=method, matrix=matrix)
+
+
+def parse_body(body: bytes, envelope: ServedEnvelope, schema: InputSchema) -> ScoreRequest:
+    if not body.strip():
+        raise ClientError(400, f"The request body is empty; {_ENVELOPE_HINT[envelope]}")
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ClientError(400, f"The request body is not valid JSON ({exc}); {_ENVELOPE_HINT[envelope]}") from None
+    if not isinstance(document, dict):
+        raise ClientError(
+            400,
+            f"The request body must be a JSON object, not {_json_type(document)}; {_ENVELOPE_HINT[envelope]}",
+        )
+    rows, method = _unwrap(document, envelope)
+    columns = rows_to_columns(rows, schema, where="Inputs.data" if envelope == "inputs" else "data")
+    return ScoreRequest(rows=len(rows), method=method, columns=columns)
+
+
+def _unwrap(document: dict[str, Any], envelope: ServedEnvelope) -> tuple[Any, Method]:
+    hint = _ENVELOPE_HINT[envelope]
+    if envelope == "inputs":
+        allowed = {"Inputs", "GlobalParameters"}
+        if "Inputs" not in document:
+            found = ", ".join(sorted(document)) or "nothing"
+            raise ClientError(400, f'The body has no "Inputs" key (found: {found}); {hint}')
+        inputs = document["Inputs"]
+        if not isinstance(inputs, dict) or "data" not in inputs:
+            raise ClientError(400, f'"Inputs" must be an object holding "data"; {hint}')
+        extra_inputs = sorted(set(inputs) - {"data"})
+        if extra_inputs:
+            raise ClientError(400, f'Unknown key(s) in "Inputs": {", ".join(extra_inputs)}; {hint}')
+        params = document.get("GlobalParameters", {})
+        if not isinstance(params, dict):
+            raise ClientError(400, f'"GlobalParameters" must be an object; {hint}')
+        extra_params = sorted(set(params) - {"method"})
+        if extra_params:
+            raise ClientError(400, f'Unknown key(s) in "GlobalParameters": {", ".join(extra_params)}')
+        method = params.get("method", "predict")
+        where = "GlobalParameters.method"
+        rows = inputs["data"]
+    else:
+        allowed = {"data", "method"}
+        if "data" not in document:
+            found = ", ".join(sorted(document)) or "nothing"
+            raise ClientError(400, f'The body has no "data" key (found: {found}); {hint}')
+        method = document.get("method", "predict")
+        where = "method"
+        rows = document["data"]
+    extra = sorted(set(document) - allowed)
+    if extra:
+        raise ClientError(400, f"Unknown top-level key(s): {', '.join(extra)}; {hint}")
+    if method not in METHODS:
+        raise ClientError(400, f'{where} must be "predict" or "predict_proba", not {_show(method)}')
+    return rows, method
+
+
+def rows_to_columns(rows: Any, schema: InputSchema, *, where: str = "data") -> dict[str, list[Any]]:
+    if not isinstance(rows, list):
+        raise ClientError(400, f"{where} must be a list of row objects, not {_json_type(rows)}")
+    if not rows:
+        raise ClientError(400, f"{where} is empty; send at least one row")
+    if set(map(type, rows)) != {dict}:
+        bad = next(i for i, r in enumerate(rows) if not isinstance(r, dict))
+        raise ClientError(
+            400, f"{where}[{bad}] is {_json_type(rows[bad])}; every row must be an object of column: value"
+        )
+    expected = schema.columns
+    if set(map(len, rows)) != {len(expected)}:
+        _raise_shape_errors(rows, expected, where)
+    columns: dict[str, list[Any]] = {}
+    for name in expected:
+        try:
+            values = [r[name] for r in rows]
+        except KeyError:
+            _raise_shape_errors(rows, expected, where)
+        kind = schema.types[name]
+        found = set(map(type, values))
+        if kind == "string":
+            ok = found <= {str}
+        elif kind == "double":
+            ok = found <= {float, int}
+        else:
+            ok = found <= {int} or (found <= {int, float} and all(float(v).is_integer() for v in values))
+        if not ok:
+            _raise_type_errors(values, name, kind, where)
+        columns[name] = values
+    return columns
+
+
+def _raise_shape_errors(rows: Sequence[Mapping[str, Any]], expected: Sequence[str], where: str) -> None:
+    wanted = set(expected)
+    errors: list[dict[str, Any]] = []
+    total = 0
+    for i, row in enumerate(rows):
+        keys = set(row)
+        for name in sorted(wanted - keys, key=expected.index):
+            total += 1
+            if len(errors) < MAX_LISTED_ERRORS:
+                errors.append({"row": i, "column": name, "problem": "missing column"})
+        for name in sorted(keys - wanted):
+            total += 1
+            if len(errors) < MAX_LISTED_ERRORS:
+                errors.append({"row": i, "column": name, "problem": "unknown column"})
+    first = errors[0]
+    if first["problem"] == "missing column":
+        fix = f"add {first['column']!r}"
+    else:
+        fix = f"remove it; the columns are {', '.join(expected)}"
+    message = f"{where}[{first['row']}]: {first['problem']} {first['column']!r}; {fix}"
+    raise RowError(400, _with_count(message, total), errors, total)
+
+
+def _raise_type_errors(values: Sequence[Any], name: str, kind: str, where: str) -> None:
+    errors: list[dict[str, Any]] = []
+    total = 0
+    for i, value in enumerate(values):
+        if _valid(value, kind):
+            continue
+        total += 1
+        if len(errors) < MAX_LISTED_ERRORS:
+            errors.append({"row": i, "column": name, "value": value, "expected": kind})
+    first = errors[0]
+    value = first["value"]
+    if value is None:
+        message = f"{where}[{first['row']}].{name}: null where {_EXPECTED[kind]} is required; fill it in"
+    else:
+        message = f"{where}[{first['row']}].{name}: expected {_EXPECTED[kind]}, got {_show(value)}"
+    raise RowError(400, _with_count(message, total), errors, total)
+
+
+def _valid(value: Any, kind: str) -> bool:
+    t = type(value)
+    if kind == "string":
+        return t is str
+    if kind == "double":
+        return t is float or t is int
+    return t is int or (t is float and float(value).is_integer())
+
+
+def _with_count(message: str, total: int) -> str:
+    return message if total == 1 else f"{message} (and {total - 1} more problem{'s' if total > 2 else ''})"
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def _show(value: Any) -> str:
+    text = orjson.dumps(value).decode() if not isinstance(value, bytes) else repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({_json_type(value)})"

@@ -1,0 +1,272 @@
+"""The endpoint's swagger.json: shaped like a deployed AutoML service's, but truthful.
+
+Deployed services often declare outputs they never return (int64 `[0]` for "yes"/"no"); this
+document declares what this server really answers, so clients built from it are right.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .._types import METHODS
+from ..bankmarketing.schema import SAMPLE_ROWS
+from .model import Model
+from .payload import ServedEnvelope
+
+_JSON_TYPES: dict[str, dict[str, str]] = {
+    "int64": {"type": "integer", "format": "int64"},
+    "double": {"type": "number", "format": "double"},
+    "string": {"type": "string"},
+}
+
+
+def _row_schema(model: Model) -> dict[str, Any]:
+    schema = model.schema
+    properties: dict[str, Any] = {}
+    for name in schema.columns:
+        prop: dict[str, Any] = dict(_JSON_TYPES[schema.types[name]])
+        if schema.types[name] == "string":
+            # Levels are a hint, not an enum: unseen levels are accepted and scored.
+            prop["x-bankscore-levels"] = list(schema.levels.get(name, ()))
+        properties[name] = prop
+    return {
+        "type": "object",
+        "required": list(schema.columns),
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+def _results_schema(model: Model) -> dict[str, Any]:
+    classes = list(model.classes)
+    return {
+        "type": "array",
+        "format": "numpy.ndarray",
+        "description": (
+            f"One item per input row, in order. With method predict: the class label, one of {classes}. "
+            f"With method predict_proba: a list of {len(classes)} probabilities in the class order {classes}."
+        ),
+        "items": {},
+        "x-bankscore-classes": classes,
+        "x-bankscore-items": {
+            "predict": {"type": "string", "enum": classes},
+            "predict_proba": {
+                "type": "array",
+                "items": {"type": "number", "format": "double"},
+                "minItems": len(classes),
+                "maxItems": len(classes),
+            },
+        },
+    }
+
+
+def _definitions(model: Model, envelope: ServedEnvelope) -> dict[str, Any]:
+    rows = {"type": "array", "minItems": 1, "items": _row_schema(model)}
+    sample = [dict(r) for r in SAMPLE_ROWS]
+    method = {"type": "string", "enum": list(METHODS), "default": "predict"}
+    error = {
+        "type": "object",
+        "required": ["message"],
+        "properties": {
+            "message": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "description": "Each cell that broke the schema (row index, column, value, expected type).",
+                "items": {"type": "object"},
+            },
+            "error_count": {"type": "integer", "format": "int32"},
+        },
+    }
+    if envelope == "inputs":
+        service_input: dict[str, Any] = {
+            "type": "object",
+            "required": ["Inputs"],
+            "additionalProperties": False,
+            "properties": {
+                "Inputs": {
+                    "type": "object",
+                    "required": ["data"],
+                    "additionalProperties": False,
+                    "properties": {"data": {**rows, "format": "pandas.DataFrame:records"}},
+                },
+                "GlobalParameters": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"method": method},
+                },
+            },
+            "example": {"Inputs": {"data": sample}, "GlobalParameters": {"method": "predict"}},
+        }
+        service_output: dict[str, Any] = {
+            "type": "object",
+            "required": ["Results"],
+            "properties": {"Results": _results_schema(model)},
+            "example": {"Results": ["yes", "no"]},
+        }
+    else:
+        service_input = {
+            "type": "object",
+            "required": ["data"],
+            "additionalProperties": False,
+            "properties": {"data": rows, "method": method},
+            "example": {"data": sample},
+        }
+        results = _results_schema(model)
+        service_output = {
+            "type": "string",
+            "format": "json",
+            "description": (
+                'JSON text (the body is a JSON string holding JSON): {"result": [...]} on success, where '
+                f"{results['description'][0].lower()}{results['description'][1:]} "
+                'When the rows are rejected the service answers HTTP 200 with {"error": "<message>"}, '
+                "as the 2020-21 AutoML services do."
+            ),
+            "x-bankscore-encoded": {
+                "type": "object",
+                "properties": {"result": results, "error": {"type": "string"}},
+            },
+            "x-bankscore-classes": list(model.classes),
+            "example": '{"result": ["yes", "no"]}',
+        }
+    return {"ServiceInput": service_input, "ServiceOutput": service_output, "ErrorResponse": error}
+
+
+def swagger_v2(model: Model, envelope: ServedEnvelope, title: str = "bankscore-local") -> dict[str, Any]:
+    error_ref = {
+        "description": "The request failed; the body says why.",
+        "schema": {"$ref": "#/definitions/ErrorResponse"},
+    }
+    return {
+        "swagger": "2.0",
+        "info": {
+            "title": title,
+            "description": f"API specification for the Azure Machine Learning service {title}",
+            "version": "1.0",
+            "x-bankscore-model": {"name": model.name, "version": model.version, "envelope": envelope},
+        },
+        "schemes": ["https", "http"],
+        "consumes": ["application/json"],
+        "produces": ["application/json"],
+        "securityDefinitions": {
+            "Bearer": {
+                "type": "apiKey",
+                "name": "Authorization",
+                "in": "header",
+                "description": "For example: Bearer abc123",
+            }
+        },
+        "paths": {
+            "/": {
+                "get": {
+                    "operationId": "ServiceHealthCheck",
+                    "description": ("Simple health check endpoint to ensure the service is up at any given point."),
+                    "responses": {
+                        "200": {
+                            "description": "The service is up; the body is the text 'Healthy'.",
+                            "schema": {"type": "string"},
+                            "examples": {"text/plain": "Healthy"},
+                        },
+                        "default": error_ref,
+                    },
+                }
+            },
+            "/score": {
+                "post": {
+                    "operationId": "RunMLService",
+                    "description": "Run web service's model and get the prediction output",
+                    "security": [{"Bearer": []}],
+                    "parameters": [
+                        {
+                            "name": "serviceInputPayload",
+                            "in": "body",
+                            "required": True,
+                            "description": ("The input payload for executing the real-time machine learning service."),
+                            "schema": {"$ref": "#/definitions/ServiceInput"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The service processed the input and returned one result per row.",
+                            "schema": {"$ref": "#/definitions/ServiceOutput"},
+                        },
+                        "default": error_ref,
+                    },
+                }
+            },
+            "/swagger.json": {
+                "get": {
+                    "operationId": "GetSwaggerSpec",
+                    "description": "Get the Swagger specification.",
+                    "parameters": [
+                        {
+                            "name": "version",
+                            "in": "query",
+                            "required": False,
+                            "type": "string",
+                            "enum": ["2", "3"],
+                            "description": "2 for Swagger 2.0 (default), 3 for OpenAPI 3.0.3.",
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "The specification.", "schema": {"type": "object"}},
+                        "default": error_ref,
+                    },
+                }
+            },
+        },
+        "definitions": _definitions(model, envelope),
+    }
+
+
+def _refs_to_v3(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: (v.replace("#/definitions/", "#/components/schemas/") if k == "$ref" else _refs_to_v3(v))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_refs_to_v3(v) for v in node]
+    return node
+
+
+def swagger_v3(model: Model, envelope: ServedEnvelope, title: str = "bankscore-local") -> dict[str, Any]:
+    """The same document as OpenAPI 3.0.3, for tools that no longer read Swagger 2.0."""
+    v2 = _refs_to_v3(copy.deepcopy(swagger_v2(model, envelope, title)))
+    paths: dict[str, Any] = {}
+    for path, ops in v2["paths"].items():
+        paths[path] = {}
+        for verb, op in ops.items():
+            new = {k: v for k, v in op.items() if k not in ("parameters", "responses")}
+            params = []
+            for p in op.get("parameters", []):
+                if p["in"] == "body":
+                    new["requestBody"] = {
+                        "required": True,
+                        "description": p["description"],
+                        "content": {"application/json": {"schema": p["schema"]}},
+                    }
+                else:
+                    schema = {k: p[k] for k in ("type", "enum") if k in p}
+                    params.append({k: p[k] for k in ("name", "in", "required", "description")} | {"schema": schema})
+            if params:
+                new["parameters"] = params
+            responses = {}
+            for code, resp in op["responses"].items():
+                out = {"description": resp["description"]}
+                if "schema" in resp:
+                    media = "text/plain" if path == "/" and code == "200" else "application/json"
+                    out["content"] = {media: {"schema": resp["schema"]}}
+                responses[code] = out
+            new["responses"] = responses
+            paths[path][verb] = new
+    return {
+        "openapi": "3.0.3",
+        "info": v2["info"],
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": v2["definitions"],
+            "securitySchemes": v2["securityDefinitions"],
+        },
+    }

@@ -1,0 +1,1 @@
+"""Helpers the tests share (not tests): constants, real servers started on loopback, a fault proxy, the peer."""
