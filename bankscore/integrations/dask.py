@@ -83,7 +83,8 @@ def _worker_client(options: tuple[tuple[str, Any], ...], contract: Contract) -> 
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(options)
         if client is None:
-            client = ScoringClient(**dict(options), swagger=contract)
+            # The contract fetched on the caller replaces any swagger source: workers never fetch it again.
+            client = ScoringClient(**{**dict(options), "swagger": contract})
             _CLIENTS[options] = client
         return client
 

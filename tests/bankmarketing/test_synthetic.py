@@ -6,9 +6,6 @@ not perfectly. The last two tests compare with the real file when it is availabl
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,10 +15,8 @@ from sklearn.metrics import roc_auc_score
 from bankscore.bankmarketing import figures, synthetic
 from bankscore.bankmarketing.schema import CATEGORY_LEVELS, CLASSES, COLUMN_NAMES, COLUMN_TYPES, LABEL
 from bankscore.bankmarketing.synthetic import generate
+from tests.support.common import REAL_DATA
 
-REAL_DATA = Path(
-    os.environ.get("BANKSCORE_REAL_DATA") or Path(__file__).resolve().parents[2] / "shared/data/bankmarketing_train.csv"
-)
 needs_real_data = pytest.mark.skipif(
     not REAL_DATA.is_file(), reason=f"no real Bank Marketing file at {REAL_DATA} (set BANKSCORE_REAL_DATA)"
 )

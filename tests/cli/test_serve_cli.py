@@ -34,7 +34,7 @@ def test_serve_logs_one_json_line_per_request_and_never_the_key(tmp_path: Path, 
         lines.pop(0)
     assert [(r["path"], r["status"]) for r in lines] == [("/score", 200), ("/score", 401), ("/", 200)]
     first = lines[0]
-    assert first["rows"] == 2 and first["contract"] == "inputs"
+    assert first["rows"] == 2 and first["envelope"] == "inputs"
     assert first["client_request_id"] == "trace-1" and first["request_id"] == ok.headers["x-request-id"]
     assert first["latency_ms"] > 0 and first["model_version"]
     for text in (log.read_text(), stderr.read_text()):

@@ -390,7 +390,7 @@ def test_template_keeps_no_key(template: Path) -> None:
 def test_committed_template_is_current(template: Path) -> None:
     from openpyxl import load_workbook
 
-    committed = Path(__file__).resolve().parents[1] / "excel" / "bankscore.xlsm"
+    committed = Path(__file__).resolve().parents[2] / "excel" / "bankscore.xlsm"
     fresh, kept = load_workbook(template, keep_vba=True), load_workbook(committed, keep_vba=True)
     assert fresh.sheetnames == kept.sheetnames
     for name in fresh.sheetnames:
