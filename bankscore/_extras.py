@@ -38,9 +38,17 @@ def require(module: str, extra: str, feature: str) -> ModuleType:
 def check(extra: str, feature: str) -> None:
     """Raise MissingDependencyError unless every module of `extra` can be found (nothing is imported)."""
     for module in EXTRAS[extra]:
-        if importlib.util.find_spec(module) is None:
+        if not installed(module):
             raise MissingDependencyError(feature, extra, module)
 
 
 def available(extra: str) -> bool:
-    return all(importlib.util.find_spec(module) is not None for module in EXTRAS[extra])
+    return all(installed(module) for module in EXTRAS[extra])
+
+
+def installed(module: str) -> bool:
+    """True when `module` can be imported (found on the path), without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # an import hook that refuses it, or a module left half-imported
+        return False

@@ -9,7 +9,7 @@ import sys
 
 from .._exceptions import MissingDependencyError
 from . import excel, inspect, loadtest, score, serve, train
-from ._app import EXIT_USAGE, app, err
+from ._app import EXIT_USAGE, app, say_error
 
 __all__ = ["app", "main"]
 
@@ -32,7 +32,7 @@ def main() -> None:
     try:
         app()
     except MissingDependencyError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        say_error(str(exc))
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         sys.exit(130)

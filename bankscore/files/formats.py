@@ -10,7 +10,6 @@ imported when such a file is first read or written. With pyarrow present, CSV is
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import secrets
 import time
@@ -25,7 +24,7 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from .._exceptions import BankscoreError
-from .._extras import require
+from .._extras import installed, require
 
 DEFAULT_CHUNK_ROWS: Final = 50_000
 FORMATS: Final = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx", ".jsonl": "jsonl"}
@@ -185,11 +184,11 @@ def _pyarrow(submodule: str, feature: str) -> ModuleType:
 def _reader_errors() -> tuple[type[BaseException], ...]:
     """The readers' own exception types, for whichever readers are installed (nothing is imported here)."""
     errors: list[type[BaseException]] = []
-    if importlib.util.find_spec("pyarrow") is not None:
+    if installed("pyarrow"):
         import pyarrow
 
         errors.append(pyarrow.ArrowException)
-    if importlib.util.find_spec("openpyxl") is not None:
+    if installed("openpyxl"):
         from openpyxl.utils.exceptions import InvalidFileException
 
         errors.append(InvalidFileException)
@@ -295,7 +294,7 @@ class _CsvWriter(TableWriter):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._handle = path.open("wb")
-        self._arrow = importlib.util.find_spec("pyarrow") is not None
+        self._arrow = installed("pyarrow")
 
     def _write(self, frame: pd.DataFrame) -> None:
         header = self.rows == 0

@@ -174,10 +174,10 @@ def serve(config: EndpointConfig) -> None:
     uvicorn.Server(uvicorn.Config(config.build_app(), **_uvicorn_options(config))).run()
 
 
-def reuse_address_is_safe(platform: str = sys.platform) -> bool:
+def reuse_address_is_safe() -> bool:
     """SO_REUSEADDR lets a restarted server rebind past TIME_WAIT on POSIX; on Windows it lets a second
     socket take over a port another program is listening on, so there it is left off."""
-    return platform != "win32"
+    return sys.platform != "win32"
 
 
 class EmbeddedEndpoint:

@@ -29,3 +29,12 @@ def free_port() -> int:
 
 def auth(key: str = PRIMARY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+BLOCKER_DIR: Final = Path(__file__).resolve().parent / "blocker"
+
+
+def without(*modules: str) -> dict[str, str]:
+    """Environment for a child process in which `modules` can't be imported (see support/blocker)."""
+    path = os.pathsep.join(p for p in (str(BLOCKER_DIR), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "BANKSCORE_TEST_BLOCK": ",".join(modules)}
