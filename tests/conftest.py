@@ -85,8 +85,18 @@ def _isolated_cache(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:
 EndpointFactory = Callable[..., Any]
 
 
+@pytest.fixture(scope="session")
+def _served_endpoints() -> Iterator[tuple[ExitStack, dict[str, Any]]]:
+    """Endpoint processes of the core-only job, one per configuration, kept for the session (each costs a
+    process start); the endpoint keeps no state between requests, so tests can share one."""
+    with ExitStack() as stack:
+        yield stack, {}
+
+
 @pytest.fixture
-def start_endpoint(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EndpointFactory]:
+def start_endpoint(
+    model_dir: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[EndpointFactory]:
     """Start endpoints on free loopback ports (EndpointConfig's keywords); every one is stopped after the test."""
     with ExitStack() as stack:
 
@@ -94,7 +104,11 @@ def start_endpoint(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
             options.setdefault("primary_key", PRIMARY)
             options.setdefault("secondary_key", SECONDARY)
             if SERVER_PYTHON:
-                return _served(stack, model_dir, tmp_path_factory, options)
+                session_stack, started = request.getfixturevalue("_served_endpoints")
+                key = repr(sorted(options.items()))
+                if key not in started:
+                    started[key] = _served(session_stack, model_dir, tmp_path_factory, options)
+                return started[key]
             return _in_process(stack, model_dir, options)
 
         yield start

@@ -19,8 +19,10 @@ BANKSCORE = str(Path(sys.executable).parent / "bankscore")
 LOCUSTFILE = str(ROOT / "loadtest" / "locustfile.py")
 
 
-def loadtest(*args: str, key: str | None = PRIMARY, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BANKSCORE_KEY")}
+def loadtest(
+    *args: str, key: str | None = PRIMARY, timeout: float = 120, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BANKSCORE_KEY")} | (env_extra or {})
     if key is not None:
         env["BANKSCORE_KEY"] = key
     return subprocess.run([BANKSCORE, "loadtest", *args], capture_output=True, text=True, timeout=timeout, env=env)
@@ -47,6 +49,14 @@ def test_right_key_no_failures_exit_0(endpoint: Any) -> None:
         assert re.search(rf"^\s+{percent}\s+\d+", out, re.MULTILINE), percent
     assert "✓ failures: 0" in out and "\nPASS" in out
     assert PRIMARY not in out + result.stderr
+
+
+def test_the_summary_survives_a_pipe_that_cannot_encode_its_marks(endpoint: Any) -> None:
+    """Windows pipes default to cp1252, which has no ✓: the locust child is told to write UTF-8 whatever
+    the parent's encoding. ASCII here stands in for cp1252 (it can't encode ✓ either)."""
+    result = loadtest("--endpoint", endpoint.scoring_uri, "-n", "20", *PACED, env_extra={"PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "✓ failures: 0" in result.stdout and "UnicodeEncodeError" not in result.stderr
 
 
 def test_wrong_key_every_request_fails_non_zero_exit(endpoint: Any) -> None:
