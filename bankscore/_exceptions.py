@@ -32,6 +32,10 @@ class MissingDependencyError(BankscoreError, ImportError):
         return (type(self), (self.feature, self.extra, self.module))
 
 
+class FileFormatError(BankscoreError, ValueError):
+    """A file we can't read or write: unknown extension, bad encoding, malformed content, a target held open."""
+
+
 class KeySourceError(BankscoreError, ValueError):
     """A key can't be read from where it was asked for: a missing or malformed key file, an empty key."""
 

@@ -48,9 +48,9 @@ def codegen(
     key_file: KeyFileOption = None,
 ) -> None:
     """Write a typed module (row model with aliases + a thin typed client) for the endpoint's contract."""
+    from .._atomic import atomic_path
     from ..codegen import generate_module
     from ..contract import load_swagger_file, parse_swagger
-    from ..files import atomic_path
 
     if swagger is not None and not swagger.startswith(("http://", "https://")):
         try:

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+from .._atomic import atomic_path
 from ..bankmarketing.schema import COLUMN_NAMES
-from ..files.formats import atomic_path
 from .settings import SETTINGS_SHEET
 from .udfs import sample_grid
 

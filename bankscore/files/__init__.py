@@ -3,12 +3,12 @@
 CSV and JSONL work with the core install; Parquet and XLSX need `pip install "bankscore[files]"`.
 """
 
+from .._atomic import atomic_path
+from .._exceptions import FileFormatError
 from .formats import (
     DEFAULT_CHUNK_ROWS,
     FORMATS,
-    FileFormatError,
     TableWriter,
-    atomic_path,
     file_format,
     iter_frames,
     open_writer,

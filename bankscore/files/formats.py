@@ -10,9 +10,6 @@ imported when such a file is first read or written. With pyarrow present, CSV is
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
-import time
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -23,15 +20,12 @@ import orjson
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
-from .._exceptions import BankscoreError
+from .._atomic import atomic_path
+from .._exceptions import FileFormatError
 from .._extras import installed, require
 
 DEFAULT_CHUNK_ROWS: Final = 50_000
 FORMATS: Final = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx", ".jsonl": "jsonl"}
-
-
-class FileFormatError(BankscoreError, ValueError):
-    """A file we can't read or write: unknown extension, bad encoding, malformed content."""
 
 
 def file_format(path: Path) -> str:
@@ -197,56 +191,6 @@ def _reader_errors() -> tuple[type[BaseException], ...]:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-@contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; rename it over `target` only if the block succeeds.
-
-    The temporary file is created with the user's umask (as a plain open would), not mkstemp's 0600,
-    so the finished file has the permissions the user expects.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(100):
-        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part{target.suffix}")
-        try:
-            os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise FileExistsError(f"no free temporary name beside {target}")
-    try:
-        yield temporary
-        replace_into_place(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-REPLACE_ATTEMPTS: Final = 5
-
-
-def replace_into_place(finished: Path, target: Path, *, wait: float = 0.2) -> None:
-    """Rename a finished file over `target`, as atomically as the platform allows.
-
-    POSIX renames over a file that is open elsewhere; Windows refuses while another program holds it
-    (Excel locks the workbooks and CSVs it has open; a virus scanner may hold a new file for a moment).
-    A short hold is waited out; a lasting one keeps the finished output beside the target, under a name
-    the error gives, so no scored row is lost.
-    """
-    for attempt in range(REPLACE_ATTEMPTS):
-        try:
-            os.replace(finished, target)
-            return
-        except PermissionError:
-            if attempt + 1 < REPLACE_ATTEMPTS:
-                time.sleep(wait * (attempt + 1))
-    kept = target.with_name(f"{target.stem}.new{target.suffix}")
-    os.replace(finished, kept)  # a name nobody has open: this rename is not refused
-    raise FileFormatError(
-        f"can't replace {target}: another program has it open (Excel locks the files it shows). "
-        f"The finished output is in {kept}: close {target.name} and rename it, or score again."
-    )
 
 
 def write_table(frame: pd.DataFrame, target: Path) -> None:

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 
 from .._client import ScoringClient
-from .._exceptions import APIError, BankscoreError, InputValidationError
+from .._exceptions import APIError, BankscoreError, FileFormatError, InputValidationError
 from .._extras import require
 from .._types import Method
 from ..contract import Contract
-from ..files.formats import FileFormatError, file_format, open_writer, restore_numbers
+from ..files.formats import file_format, open_writer, restore_numbers
 from ..files.scoring import FileScore, OnRowError, score_frames
 
 if TYPE_CHECKING:

@@ -14,7 +14,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bankscore.files import FileFormatError, formats, read_table, write_table
+from bankscore import _atomic
+from bankscore.files import FileFormatError, read_table, write_table
 from tests.support.cli import customers
 
 
@@ -34,18 +35,18 @@ def _refusing(target: Path, times: int) -> Any:
 
 @pytest.fixture(autouse=True)
 def _no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(formats.time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(_atomic.time, "sleep", lambda _seconds: None)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet", ".xlsx"])
 def test_a_short_hold_is_waited_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
     target = tmp_path / f"scored{suffix}"
     write_table(pd.DataFrame({"a": [0]}), target)
-    replace, refused = _refusing(target, times=formats.REPLACE_ATTEMPTS - 1)
-    monkeypatch.setattr(formats.os, "replace", replace)
+    replace, refused = _refusing(target, times=_atomic.REPLACE_ATTEMPTS - 1)
+    monkeypatch.setattr(_atomic.os, "replace", replace)
     frame = customers(50)
     write_table(frame, target)
-    assert refused["count"] == formats.REPLACE_ATTEMPTS - 1
+    assert refused["count"] == _atomic.REPLACE_ATTEMPTS - 1
     assert read_table(target)["customer_id"].tolist() == frame["customer_id"].tolist()
     assert sorted(p.name for p in tmp_path.iterdir()) == [target.name], "no temporary file is left behind"
 
@@ -54,14 +55,14 @@ def test_a_lasting_hold_keeps_the_output_beside_the_target(tmp_path: Path, monke
     target = tmp_path / "scored.csv"
     target.write_text("the file Excel has open\n")
     replace, refused = _refusing(target, times=10**6)
-    monkeypatch.setattr(formats.os, "replace", replace)
+    monkeypatch.setattr(_atomic.os, "replace", replace)
     frame = customers(80)
     with pytest.raises(FileFormatError) as caught:
         write_table(frame, target)
     kept = tmp_path / "scored.new.csv"
     message = str(caught.value)
     assert "another program has it open" in message and str(kept) in message
-    assert refused["count"] == formats.REPLACE_ATTEMPTS
+    assert refused["count"] == _atomic.REPLACE_ATTEMPTS
     assert target.read_text() == "the file Excel has open\n", "the held file is untouched"
     assert read_table(kept)["customer_id"].tolist() == frame["customer_id"].tolist(), "every scored row is kept"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scored.csv", "scored.new.csv"]

@@ -34,7 +34,7 @@ def test_ruff_format_is_clean() -> None:
 
 @pytest.mark.xdist_group("mypy")
 def test_mypy_strict_is_clean_on_the_package() -> None:
-    result = _run(str(BIN / "mypy"), "--strict", "bankscore")
+    result = _run(str(BIN / "mypy"), "--cache-dir", str(ROOT / ".mypy_cache"), "--strict", "bankscore")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -64,7 +64,7 @@ twin: AsyncScoringClient = AsyncScoringClient("http://127.0.0.1:1/score").with_o
 def _mypy_snippet(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
     snippet = tmp_path / "snippet.py"
     snippet.write_text(source)
-    return _run(str(BIN / "mypy"), "--strict", str(snippet))
+    return _run(str(BIN / "mypy"), "--cache-dir", str(ROOT / ".mypy_cache"), "--strict", str(snippet))
 
 
 @pytest.mark.xdist_group("mypy")
