@@ -35,17 +35,18 @@ from ._exceptions import (
     UnprocessableEntityError,
     UnsupportedMediaTypeError,
 )
-from ._types import NOT_GIVEN, ColumnType, Envelope, Method, NotGiven
+from ._types import METHODS, NOT_GIVEN, ColumnType, Envelope, Method, NotGiven
 from ._version import __version__
 from .contract import Column, Contract, parse_swagger
 from .credentials import KeyCredential
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from ._base_client import PreparedRequest, read_scores
+    from ._base_client import PreparedRequest, read_scores, scoring_uri
     from ._client import AsyncScoringClient, ScoringClient, ScoringOptions
 
 __all__ = [
+    "METHODS",
     "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
@@ -86,6 +87,7 @@ __all__ = [
     "__version__",
     "parse_swagger",
     "read_scores",
+    "scoring_uri",
 ]
 
 # The clients import httpx and pydantic: they load on first use, so the CLI's `--version` and `--help`
@@ -96,6 +98,7 @@ _LAZY = {
     "ScoringOptions": "bankscore._client",
     "PreparedRequest": "bankscore._base_client",
     "read_scores": "bankscore._base_client",
+    "scoring_uri": "bankscore._base_client",
     # Moved to the server wing in 0.2; still importable from here.
     "TrainingDataError": "bankscore.server.errors",
     "ModelLoadError": "bankscore.server.errors",

@@ -280,13 +280,6 @@ def _short(error: APIError) -> str:
     return type(error).__name__
 
 
-def class_names(contract: Contract, width: int) -> list[str]:
-    declared = contract.class_names()
-    if declared and len(declared) == width:
-        return list(declared)
-    return [f"class_{i}" for i in range(width)]
-
-
 def to_series(table: Table, results: list[Any]) -> pd.Series[Any]:
     import pandas as pd
 
@@ -297,14 +290,14 @@ def to_frame(table: Table, results: list[Any], contract: Contract) -> pd.DataFra
     import pandas as pd
 
     if not results:
-        return pd.DataFrame(index=table.index, columns=class_names(contract, 2), dtype="float64")
+        return pd.DataFrame(index=table.index, columns=contract.proba_columns(2), dtype="float64")
     width = len(results[0]) if isinstance(results[0], list) else 0
     if not width:
         raise ResponseDecodeError(
             "the endpoint answered predict_proba with labels, not per-class probabilities; "
             "does this service support predict_proba?"
         )
-    return pd.DataFrame(results, index=table.index, columns=class_names(contract, width), dtype="float64")
+    return pd.DataFrame(results, index=table.index, columns=contract.proba_columns(width), dtype="float64")
 
 
 def check_method(contract: Contract, method: Method) -> None:

@@ -66,6 +66,13 @@ class Contract:
             return CLASSES
         return None
 
+    def proba_columns(self, width: int) -> list[str]:
+        """Names for predict_proba's `width` columns: the classes when their count matches, else class_0, …"""
+        declared = self.class_names()
+        if declared and len(declared) == width:
+            return list(declared)
+        return [f"class_{i}" for i in range(width)]
+
 
 def load_swagger_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)

@@ -68,7 +68,7 @@ def loadtest(
             err.print(f"No endpoint configured: load-testing the embedded local endpoint at {target}.")
         elif key_file is not None:
             env["BANKSCORE_KEY_FILE"] = str(key_file)
-        from .._base_client import scoring_uri
+        from .. import scoring_uri
 
         parts = urlsplit(scoring_uri(target))
         host = urlunsplit((parts.scheme, parts.netloc, "", "", ""))

@@ -18,9 +18,8 @@ from typing import Any, Final, Literal
 
 import pandas as pd
 
-from .._client import ScoringClient
+from .. import Method, ScoringClient
 from .._exceptions import APIError, BankscoreError, InputValidationError
-from .._types import Method
 from ..contract import Contract
 from ..validation import to_table
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from .._client import ScoringClient
+from .. import ScoringClient
 from .._exceptions import BankscoreError
 from ..credentials import KEY_ENV, KEY_FILE_ENV
 from .core import ExcelScorer, RowCache, normalise

@@ -14,16 +14,15 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import pandas as pd
 
-from .._base_client import class_names
+from .. import Method
 from .._exceptions import APIError, InputValidationError, Problem
-from .._types import Method
 from ..contract import Contract
 from ..validation import MAX_PROBLEMS, Table, to_table
 from .formats import DEFAULT_CHUNK_ROWS, iter_frames, open_writer
 from .streaming import read_ahead, write_behind
 
 if TYPE_CHECKING:
-    from .._client import ScoringClient
+    from .. import ScoringClient
 
 OnRowError = Literal["raise", "column"]
 FileProgress = Callable[[int, "int | None"], None]
@@ -195,7 +194,7 @@ def _attach(
     if proba:
         ok = [r for r in results if not isinstance(r, APIError)]
         width = len(ok[0]) if ok else 2
-        names = class_names(client.contract, width)
+        names = client.contract.proba_columns(width)
         matrix = [r if not isinstance(r, APIError) else [None] * width for r in results]
         probabilities = pd.DataFrame(matrix, index=table.index, columns=[f"proba_{n}" for n in names], dtype=float)
         labels = [None if row[0] is None else names[_argmax(row)] for row in matrix]

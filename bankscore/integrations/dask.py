@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
-from .._client import ScoringClient
+from .. import Method, ScoringClient
 from .._exceptions import APIError, BankscoreError, FileFormatError, InputValidationError
 from .._extras import require
-from .._types import Method
 from ..contract import Contract
 from ..files.formats import file_format, open_writer, restore_numbers
 from ..files.scoring import FileScore, OnRowError, score_frames
@@ -121,7 +120,7 @@ def predict(ddf: dd.DataFrame, **client_options: Any) -> dd.Series:
 def predict_proba(ddf: dd.DataFrame, **client_options: Any) -> dd.DataFrame:
     """One probability column per class, as a Dask DataFrame aligned to `ddf`."""
     scorer = _scorer(dict(client_options), "predict_proba")
-    classes = scorer.contract.class_names() or ("class_0", "class_1")
+    classes = scorer.contract.proba_columns(2)
     meta = pd.DataFrame({name: pd.Series([], dtype="float64") for name in classes})
     frame: Any = ddf
     probabilities: dd.DataFrame = frame.map_partitions(scorer, meta=meta)
@@ -229,7 +228,7 @@ def _scored_meta(frame: Any, contract: Contract, proba: bool, errors: bool) -> p
     meta: pd.DataFrame = frame._meta.copy()
     meta["prediction"] = pd.Series([], dtype=object)
     if proba:
-        for name in contract.class_names() or ("class_0", "class_1"):
+        for name in contract.proba_columns(2):
             meta[f"proba_{name}"] = pd.Series([], dtype="float64")
     if errors:
         meta["error"] = pd.Series([], dtype=object)

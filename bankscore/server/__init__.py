@@ -2,14 +2,12 @@
 
 `app` answers as an Azure ML service does, `runner` serves it (foreground or a background thread),
 `model` is the model directory format, `training` the AutoML-like trainer. Nothing in the SDK imports
-this package; the CLI and the tests do, and without the extra importing it is one clear error.
+this package; the CLI and the tests do. Without the extra, the modules that need it (`model`, and
+`runner`, which everything else leans on) raise one clear `MissingDependencyError`; `errors` needs
+nothing, so `except bankscore.TrainingDataError` works in a core install too.
 """
 
 from typing import TYPE_CHECKING, Any
-
-from .._extras import check
-
-check("server", "The embedded endpoint (and its trainer)")
 
 if TYPE_CHECKING:
     from .app import ScoringApp

@@ -6,6 +6,7 @@ column lists as well as DataFrames: the endpoint decodes JSON straight into colu
 pays for building a DataFrame per request.
 """
 
+# ruff: noqa: E402 (the extra is checked before its libraries are imported: a missing one is one clear line)
 from __future__ import annotations
 
 import hashlib
@@ -14,6 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
+
+from .._extras import check
+
+check("server", "The embedded endpoint (and its trainer)")  # before the imports it checks for
 
 import lightgbm as lgb
 import numpy as np

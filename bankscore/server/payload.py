@@ -8,11 +8,16 @@ the authoritative answer and the precise error. That path checks per column over
 (set-of-types tests run at C speed) and searches row by row only once something is wrong.
 """
 
+# ruff: noqa: E402 (the extra is checked before its libraries are imported: a missing one is one clear line)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias
+
+from .._extras import check
+
+check("server", "The embedded endpoint (and its trainer)")  # before the imports it checks for
 
 import numpy as np
 import orjson

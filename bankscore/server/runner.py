@@ -4,6 +4,7 @@ The background form is what `bankscore score` uses when no endpoint is configure
 tests use: a real server on a free loopback port, spoken to over real HTTP.
 """
 
+# ruff: noqa: E402 (the extra is checked before its libraries are imported: a missing one is one clear line)
 from __future__ import annotations
 
 import contextlib
@@ -16,6 +17,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
+
+from .._extras import check
+
+check("server", "The embedded endpoint (and its trainer)")  # before the imports it checks for
 
 import orjson
 import platformdirs

@@ -4,6 +4,7 @@ Several candidates are scored with stratified k-fold cross-validation, the best 
 is refit on every row, and the leaderboard is kept with the model so a user can see why it won.
 """
 
+# ruff: noqa: E402 (the extra is checked before its libraries are imported: a missing one is one clear line)
 from __future__ import annotations
 
 import os
@@ -14,6 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .._extras import check
+
+check("server", "The embedded endpoint (and its trainer)")  # before the imports it checks for
 
 import lightgbm as lgb
 import numpy as np

@@ -90,8 +90,9 @@ def test_csv_and_jsonl_need_no_extra(tmp_path: Path, endpoint: Any) -> None:
 @pytest.mark.parametrize(
     ("module", "blocked", "extra"),
     [
-        ("bankscore.server", "uvicorn", "server"),
+        ("bankscore.server.runner", "uvicorn", "server"),
         ("bankscore.server.runner", "lightgbm", "server"),
+        ("bankscore.server.training", "lightgbm", "server"),
         ("bankscore.excel.udfs", "xlwings", "excel"),
         ("bankscore.loadtest.users", "locust", "loadtest"),
         ("bankscore.integrations.dask", "dask", "dask"),
@@ -118,6 +119,21 @@ else:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f'pip install "bankscore[{extra}]"' in result.stdout
+
+
+def test_the_server_errors_need_no_extra() -> None:
+    """`except bankscore.TrainingDataError:` must work in a core install: the error classes import nothing."""
+    probe = (
+        "import bankscore, bankscore.server\n"
+        "assert issubclass(bankscore.TrainingDataError, bankscore.BankscoreError)\n"
+        "from bankscore.server import ModelLoadError\n"
+        "try:\n    bankscore.server.EmbeddedEndpoint\n"
+        "except bankscore.MissingDependencyError as exc:\n    print(exc)\n"
+    )
+    env = {**os.environ, **without("uvicorn", "lightgbm", "sklearn", "pyarrow")}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert 'pip install "bankscore[server]"' in result.stdout
 
 
 def test_a_broken_module_inside_an_extra_is_not_mistaken_for_a_missing_one(

@@ -86,18 +86,24 @@ def test_the_version_has_one_source() -> None:
     assert USER_AGENT == SERVER_VERSION == f"bankscore/{bankscore.__version__}"
 
 
-def test_the_old_dask_module_name_still_works_and_says_it_moved() -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "name"),
+    [
+        ("bankscore.dask", "bankscore.integrations.dask", "predict"),
+        ("bankscore.synthetic", "bankscore.bankmarketing.synthetic", "generate"),
+    ],
+)
+def test_old_module_names_still_work_and_say_where_they_moved(old: str, new: str, name: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-W", "error::DeprecationWarning", "-c", "import bankscore.dask"],
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", f"import {old}"],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert result.returncode != 0 and "bankscore.integrations.dask" in result.stderr
+    assert result.returncode != 0 and new in result.stderr
+    import importlib
     import warnings
 
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        import bankscore.dask as old
-        from bankscore.integrations import dask as new
-    assert old.predict is new.predict
+        assert getattr(importlib.import_module(old), name) is getattr(importlib.import_module(new), name)
