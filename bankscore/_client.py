@@ -7,6 +7,7 @@ Both clients make the same decisions (in `_base_client`); they differ only in ho
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -290,12 +291,17 @@ class ScoringClient(_ClientBase):
         )
         done = 0
 
+        failed = threading.Event()  # a batch failed for good: the call is over, send nothing more
+
         def run(batch: Batch) -> list[Any]:
             nonlocal done
+            if failed.is_set():
+                return []
             try:
                 results = self._send_batch(table, batch, method)
             except APIError as error:
                 if on_error == "raise":
+                    failed.set()
                     raise
                 results = [error] * batch.size
             if progress is not None:
@@ -306,8 +312,11 @@ class ScoringClient(_ClientBase):
         if len(batches) == 1 or self._options.concurrency == 1:
             parts: Iterator[list[Any]] = map(run, batches)
             return [r for part in parts for r in part]
-        with ThreadPoolExecutor(self._options.concurrency, thread_name_prefix="bankscore") as pool:
+        pool = ThreadPoolExecutor(self._options.concurrency, thread_name_prefix="bankscore")
+        try:
             return [r for part in pool.map(run, batches) for r in part]
+        finally:  # after a batch failed for good, the ones not yet started are not sent at all
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _send_batch(self, table: Table, batch: Batch, method: Method) -> list[Any]:
         results: list[Any] = []
@@ -426,14 +435,18 @@ class AsyncScoringClient(_ClientBase):
         )
         limit = asyncio.Semaphore(self._options.concurrency)
         done = 0
+        failed = False  # a batch failed for good: the call is over, send nothing more
 
         async def run(batch: Batch) -> list[Any]:
-            nonlocal done
+            nonlocal done, failed
             async with limit:
+                if failed:  # woken by the failed batch's release, before the group cancelled this task
+                    raise asyncio.CancelledError
                 try:
                     results = await self._send_batch(table, batch, method)
                 except APIError as error:
                     if on_error == "raise":
+                        failed = True
                         raise
                     results = [error] * batch.size
             done += batch.size
@@ -441,8 +454,14 @@ class AsyncScoringClient(_ClientBase):
                 progress(done, table.n_rows)
             return results
 
-        parts = await asyncio.gather(*(run(b) for b in batches))
-        return [r for part in parts for r in part]
+        # A task group, not gather: when a batch fails for good, the batches not yet sent are cancelled
+        # instead of running on in the caller's event loop after the call has raised.
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(run(b)) for b in batches]
+        except BaseExceptionGroup as errors:
+            raise _first_failure(errors) from None
+        return [r for task in tasks for r in task.result()]
 
     async def _send_batch(self, table: Table, batch: Batch, method: Method) -> list[Any]:
         results: list[Any] = []
@@ -482,3 +501,12 @@ class AsyncScoringClient(_ClientBase):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _first_failure(failed: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error a caller sees when batches failed at once: the earliest batch's, as the sync client raises it."""
+    errors = list(failed.exceptions)
+    api_errors = [e for e in errors if isinstance(e, APIError)]
+    if len(api_errors) == len(errors):
+        return min(api_errors, key=lambda e: e.rows or (0, 0))
+    return next(e for e in errors if not isinstance(e, APIError))

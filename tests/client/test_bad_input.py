@@ -1,17 +1,14 @@
-"""Bad input, from Python and from files: every case gets the right error type and a message that names
-the row and column, or the cause. Real endpoint, real servers for odd swaggers, real CLI processes."""
+"""Bad input from Python: every case gets the right error type and a message that names the row and column,
+or the cause, from both clients. Real endpoint, real servers for odd swaggers. (Bad files, through the CLI,
+are in tests/files/test_bad_files.py.)"""
 
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pandas as pd
@@ -22,14 +19,15 @@ from bankscore import (
     ContractError,
     InputValidationError,
     ResponseDecodeError,
-    ScoringClient,
 )
 from bankscore.bankmarketing.synthetic import generate
 from bankscore.retry import RetryPolicy
-from tests.support.common import PRIMARY
+from tests.support.common import PRIMARY, free_port
 from tests.support.faultproxy import FaultProxy
 
-BANKSCORE = str(Path(sys.executable).parent / "bankscore")
+if TYPE_CHECKING:
+    from tests.support.twins import ClientFactory
+
 NO_RETRY = RetryPolicy(max_retries=0)
 
 
@@ -88,9 +86,15 @@ PYTHON_CASES: list[tuple[str, Callable[[], Any], dict[str, Any], type[Exception]
     ("case", "make", "kwargs", "error", "fragments"), PYTHON_CASES, ids=[c[0] for c in PYTHON_CASES]
 )
 def test_python_input(
-    endpoint: Any, case: str, make: Any, kwargs: dict[str, Any], error: type[Exception], fragments: tuple[str, ...]
+    make_client: ClientFactory,
+    endpoint: Any,
+    case: str,
+    make: Any,
+    kwargs: dict[str, Any],
+    error: type[Exception],
+    fragments: tuple[str, ...],
 ) -> None:
-    with ScoringClient(endpoint.scoring_uri, key=PRIMARY) as client, pytest.raises(error) as caught:
+    with make_client(endpoint.scoring_uri, key=PRIMARY) as client, pytest.raises(error) as caught:
         client.predict(make(), **kwargs)
     message = str(caught.value)
     for fragment in fragments:
@@ -98,10 +102,10 @@ def test_python_input(
     assert PRIMARY not in message
 
 
-def test_unseen_category_is_scored_not_rejected(endpoint: Any) -> None:
+def test_unseen_category_is_scored_not_rejected(make_client: ClientFactory, endpoint: Any) -> None:
     """Documented behaviour, not an error: a level the model never saw scores as missing."""
     frame = edit(rows(), 0, "job", "astronaut")
-    with ScoringClient(endpoint.scoring_uri, key=PRIMARY) as client:
+    with make_client(endpoint.scoring_uri, key=PRIMARY) as client:
         labels = client.predict(frame)
     assert len(labels) == 6 and set(labels) <= {"yes", "no"}
 
@@ -151,46 +155,44 @@ def static() -> Iterator[Callable[[dict[str, tuple[int, str, bytes]]], Static]]:
         server.close()
 
 
-def test_a_swagger_for_another_model(static: Any) -> None:
+def test_a_swagger_for_another_model(make_client: ClientFactory, static: Any) -> None:
     other = {"swagger": "2.0", "info": {"title": "x", "version": "1"}, "paths": {"/score": {"post": {
         "parameters": [{"name": "Inputs", "in": "body", "schema": {"type": "object", "properties": {"data": {
             "type": "array", "items": {"type": "object", "properties": {
                 "temperature": {"type": "number", "format": "double"}}}}}}}],
         "responses": {"200": {"description": "ok"}}}}}}  # fmt: skip
     server = static({"/swagger.json": (200, "application/json", orjson.dumps(other))})
-    with ScoringClient(f"{server.url}/score") as client, pytest.raises(InputValidationError) as caught:
+    with make_client(f"{server.url}/score") as client, pytest.raises(InputValidationError) as caught:
         client.predict(rows())
     assert "'temperature'" in str(caught.value) and "'age'" in str(caught.value)
 
 
-def test_an_unreachable_swagger() -> None:
-    from tests.support.common import free_port
-
-    with ScoringClient(f"http://127.0.0.1:{free_port()}/score") as client, pytest.raises(ContractError) as caught:
+def test_an_unreachable_swagger(make_client: ClientFactory) -> None:
+    with make_client(f"http://127.0.0.1:{free_port()}/score") as client, pytest.raises(ContractError) as caught:
         client.predict(rows())
     assert "can't fetch the swagger" in str(caught.value) and "swagger.json" in str(caught.value)
 
 
-def test_a_swagger_with_no_score_route(static: Any) -> None:
+def test_a_swagger_with_no_score_route(make_client: ClientFactory, static: Any) -> None:
     document = {"swagger": "2.0", "info": {"title": "x", "version": "1"}, "paths": {"/predict": {}}}
     server = static({"/swagger.json": (200, "application/json", orjson.dumps(document))})
-    with ScoringClient(f"{server.url}/score") as client, pytest.raises(ContractError) as caught:
+    with make_client(f"{server.url}/score") as client, pytest.raises(ContractError) as caught:
         client.contract  # noqa: B018
     assert "/score" in str(caught.value)
 
 
-def test_a_swagger_url_that_answers_an_html_page(static: Any) -> None:
+def test_a_swagger_url_that_answers_an_html_page(make_client: ClientFactory, static: Any) -> None:
     server = static({"/swagger.json": (200, "text/html", b"<html><body>Sign in</body></html>")})
-    with ScoringClient(f"{server.url}/score") as client, pytest.raises(ContractError) as caught:
+    with make_client(f"{server.url}/score") as client, pytest.raises(ContractError) as caught:
         client.contract  # noqa: B018
     assert "swagger" in str(caught.value) and "JSON" in str(caught.value)
 
 
-def test_an_html_error_page_from_a_proxy_is_one_short_line(endpoint: Any) -> None:
+def test_an_html_error_page_from_a_proxy_is_one_short_line(make_client: ClientFactory, endpoint: Any) -> None:
     base = endpoint.scoring_uri.rsplit("/score", 1)[0]
     with (
         FaultProxy(base, rate=1.0, faults=("502-html",)) as proxy,
-        ScoringClient(proxy.scoring_uri, key=PRIMARY, retry_policy=NO_RETRY) as client,
+        make_client(proxy.scoring_uri, key=PRIMARY, retry_policy=NO_RETRY) as client,
         pytest.raises(APIStatusError) as caught,
     ):
         client.predict(rows())
@@ -199,75 +201,9 @@ def test_an_html_error_page_from_a_proxy_is_one_short_line(endpoint: Any) -> Non
     assert "\n" not in message and len(message) < 400
 
 
-def test_a_200_that_is_not_scores(static: Any) -> None:
+def test_a_200_that_is_not_scores(make_client: ClientFactory, static: Any, bank_swagger: dict[str, Any]) -> None:
     server = static({"/score": (200, "text/html", b"<html>maintenance</html>")})
-    client = ScoringClient(f"{server.url}/score", swagger=_bank_swagger(), retry_policy=NO_RETRY)
+    client = make_client(f"{server.url}/score", swagger=bank_swagger, retry_policy=NO_RETRY)
     with client, pytest.raises(ResponseDecodeError) as caught:
         client.predict(rows())
     assert "not JSON" in str(caught.value) and "maintenance" in str(caught.value)
-
-
-def _bank_swagger() -> dict[str, Any]:
-    from bankscore.server.model import load_model
-    from bankscore.server.swagger import swagger_v2
-
-    model_dir = Path(os.environ["BANKSCORE_CACHE_DIR"]) / "models"
-    model = load_model(next(p for p in model_dir.iterdir() if p.is_dir()))
-    document: dict[str, Any] = swagger_v2(model, "inputs")
-    return document
-
-
-# ------------------------------------------------------------------------------------------- files, through the CLI
-
-
-def cli(endpoint: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BANKSCORE_ENDPOINT": endpoint.scoring_uri, "BANKSCORE_KEY": PRIMARY}
-    return subprocess.run([BANKSCORE, "score", *args], capture_output=True, text=True, timeout=120, env=env)
-
-
-def _write(path: Path, content: bytes) -> Path:
-    path.write_bytes(content)
-    return path
-
-
-FILE_CASES: list[tuple[str, Callable[[Path], Path], tuple[str, ...]]] = [
-    ("empty file", lambda d: _write(d / "in.csv", b""), ("in.csv is empty",)),
-    ("header only", lambda d: _write(d / "in.csv", b"age,job\n"), ("no data rows",)),
-    ("not UTF-8", lambda d: _write(d / "in.csv", "age,job\n45,ouvrière\n".encode("latin-1")),
-     ("not UTF-8", "offset")),
-    ("unknown extension", lambda d: _write(d / "in.txt", b"age\n1\n"), ("unknown file type .txt",)),
-    ("malformed JSONL line", lambda d: _write(d / "in.jsonl", b'{"age": 1}\n{oops\n'), ("line 2 is not JSON",)),
-    ("repeated CSV header", lambda d: _write(d / "in.csv", b"age,age,job\n1,2,x\n"), ("'age' appears twice",)),
-    ("missing file", lambda d: d / "nowhere.csv", ("no such file",)),
-    ("corrupt XLSX", lambda d: _write(d / "in.xlsx", b"this is not a workbook"), ("can't be read as xlsx",)),
-    ("corrupt Parquet", lambda d: _write(d / "in.parquet", b"PAR1 nope"), ("can't be read as parquet",)),
-    ("a 10 MB cell", lambda d: _ten_mb_cell(d), ("row 3", "'age'")),
-    ("missing column in a file", lambda d: _frame_file(d, rows().drop(columns="job")), ("'job'", "missing column")),
-    ("bad cell in a file", lambda d: _frame_file(d, edit(rows(), 4, "duration", "long")),
-     ("row 4", "'duration'", "'long'")),
-]  # fmt: skip
-
-
-def _frame_file(directory: Path, frame: pd.DataFrame) -> Path:
-    path = directory / "in.csv"
-    frame.to_csv(path, index=False)
-    return path
-
-
-def _ten_mb_cell(directory: Path) -> Path:
-    frame = edit(rows(), 3, "age", "9" * 10_000_000)
-    return _frame_file(directory, frame)
-
-
-@pytest.mark.parametrize(("case", "make", "fragments"), FILE_CASES, ids=[c[0] for c in FILE_CASES])
-def test_bad_files(endpoint: Any, tmp_path: Path, case: str, make: Any, fragments: tuple[str, ...]) -> None:
-    source = make(tmp_path)
-    target = tmp_path / "out.csv"
-    result = cli(endpoint, str(source), "-o", str(target))
-    assert result.returncode == 2, f"{case}: {result.stderr}"
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], f"{case}: {fragment!r} not in {errors[0]!r}"
-    assert len(errors[0]) < 1_000, "one readable line, even for a 10 MB cell"
-    assert not target.exists()

@@ -7,6 +7,7 @@ backslashes, index labels of any kind) go through the same code the client runs.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import struct
@@ -20,11 +21,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from bankscore import Column, Contract, InputValidationError, Problem
-from bankscore.contract import parse_swagger
 from bankscore.decoding import DecodeFailure, decode
 from bankscore.encoding import encode, encode_batch, plan_batches
-from bankscore.server.model import Model
-from bankscore.server.swagger import swagger_v2
 from bankscore.validation import to_table
 
 # Deterministic and bounded: the autouse fixtures in conftest only set environment variables, so
@@ -195,26 +193,26 @@ def test_whole_floats_in_int_columns_go_as_ints(data: st.DataObject) -> None:
     assert_rows_equal(sent_rows(encode(table, contract, "predict"), contract), rows)
 
 
-@FEW
-@given(data=st.data())
-def test_the_embedded_endpoints_own_contract_round_trips(model: Model, data: st.DataObject) -> None:
-    contract = parse_swagger(swagger_v2(model, "inputs"))
-    assert contract.envelope == "inputs"
-    assert {c.type for c in contract.columns} == {"int64", "double", "string"}
-    rows = data.draw(rows_for(contract, max_size=5))
-    table = to_table([dict(r) for r in rows], contract)
-    assert_rows_equal(sent_rows(encode(table, contract, "predict"), contract), rows)
-
-
 # ------------------------------------------------------------------------------------ DataFrames
+
+# pyarrow-backed dtypes exist only where pyarrow is installed (the full environment, `bankscore[files]`). The
+# core install, where the client tests also run, can't make such a frame: there they drop out of the draws
+# and their cases are skipped.
+ARROW = importlib.util.find_spec("pyarrow") is not None
+NEEDS_ARROW = pytest.mark.skipif(not ARROW, reason="pyarrow-backed dtypes need pyarrow, which the core install lacks")
+
+
+def _arrow(*dtypes: str) -> tuple[str, ...]:
+    return dtypes if ARROW else ()
+
 
 # Classic numpy dtypes first (what read_csv gives), then pandas' nullable and pyarrow-backed ones
 # (what read_parquet, convert_dtypes() and dtype_backend="pyarrow" give).
 DTYPES: dict[str, tuple[Any, ...]] = {
-    "int64": (np.int64, "Int64", "int64[pyarrow]"),
-    "double": (np.float64, "Float64", "double[pyarrow]"),
-    "string": (object, "string", "string[pyarrow]"),
-    "boolean": (bool, "boolean", "bool[pyarrow]"),
+    "int64": (np.int64, "Int64", *_arrow("int64[pyarrow]")),
+    "double": (np.float64, "Float64", *_arrow("double[pyarrow]")),
+    "string": (object, "string", *_arrow("string[pyarrow]")),
+    "boolean": (bool, "boolean", *_arrow("bool[pyarrow]")),
 }
 
 
@@ -293,11 +291,11 @@ def test_optional_columns_send_null_for_holes_and_keep_the_column_type(data: st.
 
 NULLABLE = [
     ("Int64", "int64", 7),
-    ("int64[pyarrow]", "int64", 7),
+    pytest.param("int64[pyarrow]", "int64", 7, marks=NEEDS_ARROW),
     ("Float64", "double", 1.5),
-    ("double[pyarrow]", "double", 1.5),
+    pytest.param("double[pyarrow]", "double", 1.5, marks=NEEDS_ARROW),
     ("string", "string", "a"),
-    ("string[pyarrow]", "string", "a"),
+    pytest.param("string[pyarrow]", "string", "a", marks=NEEDS_ARROW),
     ("boolean", "boolean", True),
 ]
 

@@ -1,8 +1,9 @@
-"""The retry policy, alone and as ScoringClient applies it, against scripted answers.
+"""The retry policy, alone and as both clients apply it, against scripted answers.
 
 The transport is an `httpx.MockTransport`, so every answer (status, headers, body, transport
-failure) is exact and every request is recorded; `time.sleep` inside `bankscore._client` is
-replaced by a recorder, so no test waits and every wait is checked.
+failure) is exact and every request is recorded; `time.sleep` and `asyncio.sleep` inside
+`bankscore._client` are replaced by a recorder, so no test waits and every wait is checked.
+Every test that makes a client runs once with ScoringClient and once with AsyncScoringClient.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import email.utils
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -38,7 +39,6 @@ from bankscore import (
     RequestTooLargeError,
     ResponseDecodeError,
     RetryPolicy,
-    ScoringClient,
     ServiceUnavailableError,
     UnprocessableEntityError,
     UnsupportedMediaTypeError,
@@ -46,8 +46,11 @@ from bankscore import (
 from bankscore._base_client import USER_AGENT
 from bankscore.bankmarketing.schema import SAMPLE_ROWS
 from bankscore.retry import RETRYABLE_STATUSES, parse_retry_after
-from bankscore.server.model import Model
-from bankscore.server.swagger import swagger_v2
+from bankscore.validation import to_table
+from tests.support.twins import AsyncioWith, replace_transport
+
+if TYPE_CHECKING:
+    from tests.support.twins import Client, ClientFactory
 
 ENDPOINT = "http://test.invalid/score"
 KEY = "sk-primary-3f9d2c71e8a4"
@@ -111,43 +114,31 @@ class Script:
         return [r.headers.get(name) for r in self.requests]
 
 
-@pytest.fixture(scope="module")
-def swagger(model: Model) -> dict[str, Any]:
-    return swagger_v2(model, "inputs")
-
-
 @pytest.fixture(autouse=True)
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Every `time.sleep` the client makes, recorded instead of slept."""
+    """Every wait the client makes (`time.sleep` in ScoringClient, `asyncio.sleep` in AsyncScoringClient),
+    recorded instead of slept."""
     recorded: list[float] = []
-    fake_time = SimpleNamespace(monotonic=time.monotonic, sleep=recorded.append)
-    monkeypatch.setattr(client_module, "time", fake_time)
+
+    async def sleep(seconds: float) -> None:
+        recorded.append(seconds)
+
+    monkeypatch.setattr(client_module, "time", SimpleNamespace(monotonic=time.monotonic, sleep=recorded.append))
+    monkeypatch.setattr(client_module, "asyncio", AsyncioWith(sleep=sleep))
     return recorded
 
 
 @pytest.fixture
-def make_client(swagger: dict[str, Any]) -> Iterator[Callable[..., ScoringClient]]:
-    made: list[ScoringClient] = []
+def make_client(make_client: ClientFactory, bank_swagger: dict[str, Any]) -> Callable[..., Client]:
+    """The suite's `make_client` (sync or async, see conftest.py), its requests answered by a Script."""
 
-    def make(script: Script, *, policy: RetryPolicy | None = None, key: str = KEY, **kwargs: Any) -> ScoringClient:
+    def make(script: Script, *, policy: RetryPolicy | None = None, key: str = KEY, **kwargs: Any) -> Client:
         kwargs.setdefault("concurrency", 1)
-        client = ScoringClient(ENDPOINT, key=key, swagger=swagger, **kwargs)
-        client._options = client._options.changed(retry_policy=policy or fast())
-        client._policy = client._options.policy()
-        http = client._options.httpx_kwargs()
-        client._http.close()
-        client._http = httpx.Client(
-            transport=httpx.MockTransport(script),
-            headers=http["headers"],
-            timeout=http["timeout"],
-            follow_redirects=http["follow_redirects"],
-        )
-        made.append(client)
+        client = make_client(ENDPOINT, key=key, swagger=bank_swagger, retry_policy=policy or fast(), **kwargs)
+        replace_transport(client, httpx.MockTransport(script))
         return client
 
-    yield make
-    for client in made:
-        client.close()
+    return make
 
 
 def labels(n: int) -> list[str]:
@@ -160,7 +151,7 @@ def labels(n: int) -> list[str]:
 @pytest.mark.parametrize("status", sorted(RETRYABLE_STATUSES))
 @pytest.mark.parametrize("failures", [1, 4])
 def test_transient_statuses_are_retried_until_success(
-    make_client: Callable[..., ScoringClient], waits: list[float], status: int, failures: int
+    make_client: Callable[..., Client], waits: list[float], status: int, failures: int
 ) -> None:
     script = Script(*[httpx.Response(status, json={"message": "busy"})] * failures, results_for)
     client = make_client(script, policy=fast(max_retries=4))
@@ -173,7 +164,7 @@ def test_transient_statuses_are_retried_until_success(
 
 @pytest.mark.parametrize("error", [httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout])
 def test_transport_failures_are_retried_until_success(
-    make_client: Callable[..., ScoringClient], waits: list[float], error: type[Exception]
+    make_client: Callable[..., Client], waits: list[float], error: type[Exception]
 ) -> None:
     script = Script(error, error, results_for)
     client = make_client(script)
@@ -182,14 +173,14 @@ def test_transport_failures_are_retried_until_success(
     assert len(waits) == 2
 
 
-def test_a_200_with_a_truncated_body_is_retried(make_client: Callable[..., ScoringClient]) -> None:
+def test_a_200_with_a_truncated_body_is_retried(make_client: Callable[..., Client]) -> None:
     script = Script(httpx.Response(200, content=b'{"Results": ["age-20", "ag'), results_for)
     client = make_client(script)
     assert client.predict(rows(2)).tolist() == labels(2)
     assert script.attempts == 2
 
 
-def test_a_200_with_the_wrong_count_is_not_retried(make_client: Callable[..., ScoringClient]) -> None:
+def test_a_200_with_the_wrong_count_is_not_retried(make_client: Callable[..., Client]) -> None:
     script = Script(httpx.Response(200, json={"Results": ["no"]}))
     client = make_client(script)
     with pytest.raises(ResponseDecodeError, match="sent 3 rows but got 1"):
@@ -214,7 +205,7 @@ def test_a_200_with_the_wrong_count_is_not_retried(make_client: Callable[..., Sc
     ],
 )
 def test_client_errors_are_raised_after_one_attempt(
-    make_client: Callable[..., ScoringClient], waits: list[float], status: int, error: type[APIStatusError]
+    make_client: Callable[..., Client], waits: list[float], status: int, error: type[APIStatusError]
 ) -> None:
     script = Script(httpx.Response(status, json={"message": f"scripted {status}"}))
     client = make_client(script)  # no secondary key: a 401 can't be answered by switching keys
@@ -243,7 +234,7 @@ def test_client_errors_are_raised_after_one_attempt(
     ids=["200-error", "200-error-double-encoded", "500-function-failed", "502-function-failed", "424"],
 )
 def test_model_errors_are_raised_after_one_attempt(
-    make_client: Callable[..., ScoringClient], waits: list[float], reply: httpx.Response
+    make_client: Callable[..., Client], waits: list[float], reply: httpx.Response
 ) -> None:
     script = Script(reply)
     client = make_client(script)
@@ -254,7 +245,7 @@ def test_model_errors_are_raised_after_one_attempt(
     assert waits == []
 
 
-def test_413_on_a_single_row_is_raised(make_client: Callable[..., ScoringClient]) -> None:
+def test_413_on_a_single_row_is_raised(make_client: Callable[..., Client]) -> None:
     script = Script(httpx.Response(413, json={"message": "too large"}))
     client = make_client(script)
     with pytest.raises(RequestTooLargeError):
@@ -265,21 +256,21 @@ def test_413_on_a_single_row_is_raised(make_client: Callable[..., ScoringClient]
 # ------------------------------------------------------------------------------ Retry-After
 
 
-def test_retry_after_seconds_is_the_wait(make_client: Callable[..., ScoringClient], waits: list[float]) -> None:
+def test_retry_after_seconds_is_the_wait(make_client: Callable[..., Client], waits: list[float]) -> None:
     script = Script(httpx.Response(429, headers={"Retry-After": "0.05"}), results_for)
     client = make_client(script, policy=fast(retry_after_cap=30.0))
     assert client.predict(rows(1)).tolist() == labels(1)
     assert waits == [0.05]
 
 
-def test_retry_after_is_capped(make_client: Callable[..., ScoringClient], waits: list[float]) -> None:
+def test_retry_after_is_capped(make_client: Callable[..., Client], waits: list[float]) -> None:
     script = Script(httpx.Response(503, headers={"Retry-After": "3600"}), results_for)
     client = make_client(script, policy=fast(retry_after_cap=0.25, deadline=None))
     client.predict(rows(1))
     assert waits == [0.25]
 
 
-def test_retry_after_as_an_http_date(make_client: Callable[..., ScoringClient], waits: list[float]) -> None:
+def test_retry_after_as_an_http_date(make_client: Callable[..., Client], waits: list[float]) -> None:
     when = datetime.now(UTC) + timedelta(seconds=90)
     header = email.utils.format_datetime(when, usegmt=True)
     script = Script(httpx.Response(503, headers={"Retry-After": header}), results_for)
@@ -289,7 +280,7 @@ def test_retry_after_as_an_http_date(make_client: Callable[..., ScoringClient], 
     assert 85 <= waits[0] <= 90  # the header has whole seconds
 
 
-def test_retry_after_in_the_past_retries_at_once(make_client: Callable[..., ScoringClient], waits: list[float]) -> None:
+def test_retry_after_in_the_past_retries_at_once(make_client: Callable[..., Client], waits: list[float]) -> None:
     header = email.utils.format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
     script = Script(httpx.Response(429, headers={"Retry-After": header}), results_for)
     client = make_client(script)
@@ -297,9 +288,7 @@ def test_retry_after_in_the_past_retries_at_once(make_client: Callable[..., Scor
     assert waits == [0.0]
 
 
-def test_unreadable_retry_after_falls_back_to_backoff(
-    make_client: Callable[..., ScoringClient], waits: list[float]
-) -> None:
+def test_unreadable_retry_after_falls_back_to_backoff(make_client: Callable[..., Client], waits: list[float]) -> None:
     script = Script(httpx.Response(503, headers={"Retry-After": "soon"}), results_for)
     client = make_client(script, policy=fast(backoff_base=0.001, backoff_max=0.002))
     client.predict(rows(1))
@@ -310,9 +299,7 @@ def test_unreadable_retry_after_falls_back_to_backoff(
 
 
 @pytest.mark.parametrize("max_retries", [0, 1, 3])
-def test_max_retries_is_respected(
-    make_client: Callable[..., ScoringClient], waits: list[float], max_retries: int
-) -> None:
+def test_max_retries_is_respected(make_client: Callable[..., Client], waits: list[float], max_retries: int) -> None:
     script = Script(httpx.Response(503, json={"message": "overloaded"}))
     client = make_client(script, policy=fast(max_retries=max_retries))
     with pytest.raises(ServiceUnavailableError) as caught:
@@ -324,7 +311,7 @@ def test_max_retries_is_respected(
     assert caught.value.status_code == 503
 
 
-def test_transport_failures_give_up_as_connection_errors(make_client: Callable[..., ScoringClient]) -> None:
+def test_transport_failures_give_up_as_connection_errors(make_client: Callable[..., Client]) -> None:
     script = Script(httpx.ConnectError)
     client = make_client(script, policy=fast(max_retries=2))
     with pytest.raises(APIConnectionError, match="gave up after 3 attempts") as caught:
@@ -335,7 +322,7 @@ def test_transport_failures_give_up_as_connection_errors(make_client: Callable[.
     assert caught.value.rows == (0, 2)
 
 
-def test_the_deadline_bounds_the_whole_call(make_client: Callable[..., ScoringClient], monkeypatch: Any) -> None:
+def test_the_deadline_bounds_the_whole_call(make_client: Callable[..., Client], monkeypatch: Any) -> None:
     """A fake clock that only moves when the client sleeps: the deadline decides, not max_retries."""
     clock = [1000.0]
     slept: list[float] = []
@@ -344,10 +331,14 @@ def test_the_deadline_bounds_the_whole_call(make_client: Callable[..., ScoringCl
         slept.append(seconds)
         clock[0] += seconds
 
+    async def async_sleep(seconds: float) -> None:
+        sleep(seconds)
+
     fake_time = SimpleNamespace(monotonic=lambda: clock[0], sleep=sleep, time=time.time)
     # Wherever the retry loop reads the clock (the client, its shared state machine, the policy).
     for module in (client_module, base_client_module, retry_module):
         monkeypatch.setattr(module, "time", fake_time, raising=False)
+    monkeypatch.setattr(client_module, "asyncio", AsyncioWith(sleep=async_sleep))  # the async client's waits
     script = Script(httpx.Response(503, headers={"Retry-After": "0.3"}))
     client = make_client(script, policy=fast(max_retries=100, deadline=1.0))
     with pytest.raises(ServiceUnavailableError, match="gave up after 4 attempts"):
@@ -357,9 +348,7 @@ def test_the_deadline_bounds_the_whole_call(make_client: Callable[..., ScoringCl
     assert slept == [0.3, 0.3, 0.3]
 
 
-def test_no_deadline_means_max_retries_alone_decides(
-    make_client: Callable[..., ScoringClient], waits: list[float]
-) -> None:
+def test_no_deadline_means_max_retries_alone_decides(make_client: Callable[..., Client], waits: list[float]) -> None:
     script = Script(httpx.Response(502))
     client = make_client(script, policy=fast(max_retries=6, deadline=None))
     with pytest.raises(InternalServerError):
@@ -371,7 +360,7 @@ def test_no_deadline_means_max_retries_alone_decides(
 
 
 def test_a_rejected_primary_falls_back_to_the_secondary_once(
-    make_client: Callable[..., ScoringClient], waits: list[float]
+    make_client: Callable[..., Client], waits: list[float]
 ) -> None:
     def service(request: httpx.Request) -> httpx.Response:
         if request.headers["authorization"] == f"Bearer {SECONDARY_KEY}":
@@ -388,7 +377,7 @@ def test_a_rejected_primary_falls_back_to_the_secondary_once(
     assert script.attempts == 3
 
 
-def test_when_both_keys_are_rejected_the_second_401_is_raised(make_client: Callable[..., ScoringClient]) -> None:
+def test_when_both_keys_are_rejected_the_second_401_is_raised(make_client: Callable[..., Client]) -> None:
     script = Script(httpx.Response(401, json={"message": "invalid key"}))
     client = make_client(script, secondary_key=SECONDARY_KEY)
     with pytest.raises(AuthenticationError):
@@ -396,7 +385,7 @@ def test_when_both_keys_are_rejected_the_second_401_is_raised(make_client: Calla
     assert script.header("authorization") == [f"Bearer {KEY}", f"Bearer {SECONDARY_KEY}"]
 
 
-def test_a_401_without_a_secondary_key_is_raised_at_once(make_client: Callable[..., ScoringClient]) -> None:
+def test_a_401_without_a_secondary_key_is_raised_at_once(make_client: Callable[..., Client]) -> None:
     script = Script(httpx.Response(401, json={"message": "invalid key"}))
     client = make_client(script)
     with pytest.raises(AuthenticationError):
@@ -409,7 +398,7 @@ def test_a_401_without_a_secondary_key_is_raised_at_once(make_client: Callable[.
 
 @pytest.mark.parametrize("n", [2, 5, 8])
 def test_413_splits_the_batch_in_halves_and_keeps_the_order(
-    make_client: Callable[..., ScoringClient], waits: list[float], n: int
+    make_client: Callable[..., Client], waits: list[float], n: int
 ) -> None:
     def service(request: httpx.Request) -> httpx.Response:
         if len(sent_rows(request)) > 1:
@@ -425,7 +414,7 @@ def test_413_splits_the_batch_in_halves_and_keeps_the_order(
     assert waits == []
 
 
-def test_413_split_stops_at_the_first_size_that_fits(make_client: Callable[..., ScoringClient]) -> None:
+def test_413_split_stops_at_the_first_size_that_fits(make_client: Callable[..., Client]) -> None:
     def service(request: httpx.Request) -> httpx.Response:
         if len(sent_rows(request)) > 3:
             return httpx.Response(413)
@@ -437,10 +426,29 @@ def test_413_split_stops_at_the_first_size_that_fits(make_client: Callable[..., 
     assert [len(sent_rows(r)) for r in script.requests] == [8, 4, 2, 2, 4, 2, 2]
 
 
+def test_score_table_can_put_a_failed_batchs_error_in_its_rows(make_client: Callable[..., Client]) -> None:
+    def service(request: httpx.Request) -> httpx.Response:
+        if sent_rows(request)[0]["age"] == 22:  # the second batch: rows 2 and 3
+            return httpx.Response(400, json={"message": "bad row"})
+        return results_for(request)
+
+    script = Script(service)
+    client = make_client(script, batch_rows=2)
+    seen: list[int] = []
+    table = to_table(rows(6), client.contract)
+    results = client.score_table(table, "predict", lambda done, total: seen.append(done), on_error="return")
+    assert results[:2] == labels(2) and results[4:] == labels(6)[4:]
+    assert type(results[2]) is BadRequestError and results[3] is results[2]
+    assert results[2].rows == (2, 4)
+    assert seen == [2, 4, 6] and script.attempts == 3
+    with pytest.raises(BadRequestError):
+        client.score_table(table)
+
+
 # ------------------------------------------------------------------------------ headers
 
 
-def test_every_request_carries_a_fresh_client_request_id(make_client: Callable[..., ScoringClient]) -> None:
+def test_every_request_carries_a_fresh_client_request_id(make_client: Callable[..., Client]) -> None:
     script = Script(httpx.Response(503), httpx.ConnectError, httpx.Response(429), results_for)
     client = make_client(script, batch_rows=2)
     client.predict(rows(4))
@@ -450,7 +458,7 @@ def test_every_request_carries_a_fresh_client_request_id(make_client: Callable[.
     assert all(uuid.UUID(str(i)) for i in ids)
 
 
-def test_headers_on_every_request(make_client: Callable[..., ScoringClient]) -> None:
+def test_headers_on_every_request(make_client: Callable[..., Client]) -> None:
     script = Script(httpx.Response(502), results_for)
     client = make_client(script, model_deployment="blue")
     client.predict(rows(1))
@@ -463,7 +471,7 @@ def test_headers_on_every_request(make_client: Callable[..., ScoringClient]) -> 
         assert str(request.url) == ENDPOINT
 
 
-def test_no_deployment_header_unless_asked(make_client: Callable[..., ScoringClient]) -> None:
+def test_no_deployment_header_unless_asked(make_client: Callable[..., Client]) -> None:
     script = Script()
     client = make_client(script)
     client.predict(rows(1))
@@ -494,7 +502,7 @@ def _assert_no_key(error: APIError) -> None:
     ids=["400", "503", "424", "200-error"],
 )
 def test_errors_carry_the_ids_and_rows_but_never_the_key(
-    make_client: Callable[..., ScoringClient], reply: httpx.Response, error_class: type[APIError]
+    make_client: Callable[..., Client], reply: httpx.Response, error_class: type[APIError]
 ) -> None:
     script = Script(reply)
     client = make_client(script, secondary_key=SECONDARY_KEY, batch_rows=3, policy=fast(max_retries=1))
@@ -503,14 +511,34 @@ def test_errors_carry_the_ids_and_rows_but_never_the_key(
     error = caught.value
     assert error.status_code == reply.status_code
     assert error.request_id == reply.headers["x-ms-request-id"]
-    assert error.client_request_id == script.header("x-ms-client-request-id")[-1]
+    failed = [r for r in script.requests if [row["age"] for row in sent_rows(r)] == [20, 21, 22]]
+    assert error.client_request_id == failed[-1].headers["x-ms-client-request-id"], "the id of the last attempt"
     assert error.rows == (0, 3), "the first batch of three failed"
     assert error.client_request_id in str(error) and error.request_id in str(error)
     assert "rows 0–2" in str(error)
     _assert_no_key(error)
 
 
-def test_the_fallback_request_id_header_is_read(make_client: Callable[..., ScoringClient]) -> None:
+@pytest.mark.parametrize(
+    "reply",
+    [httpx.Response(400, json={"message": "bad row"}), httpx.Response(503, json={"message": "busy"})],
+    ids=["400", "503"],
+)
+def test_with_concurrency_1_a_batch_that_fails_for_good_ends_the_call(
+    make_client: Callable[..., Client], reply: httpx.Response
+) -> None:
+    """One batch after another: once one has failed for good, no later batch is sent, and its error is the last word.
+
+    (The async client used to gather every batch and cancel none: later batches were still sent.)"""
+    script = Script(reply)
+    client = make_client(script, batch_rows=3, policy=fast(max_retries=1))
+    with pytest.raises(APIStatusError) as caught:
+        client.predict(rows(5))
+    assert {tuple(row["age"] for row in sent_rows(r)) for r in script.requests} == {(20, 21, 22)}
+    assert caught.value.client_request_id == script.header("x-ms-client-request-id")[-1]
+
+
+def test_the_fallback_request_id_header_is_read(make_client: Callable[..., Client]) -> None:
     script = Script(httpx.Response(400, json={"message": "bad"}, headers={"x-request-id": "v2-req-1"}))
     client = make_client(script)
     with pytest.raises(BadRequestError) as caught:
@@ -518,7 +546,7 @@ def test_the_fallback_request_id_header_is_read(make_client: Callable[..., Scori
     assert caught.value.request_id == "v2-req-1"
 
 
-def test_a_connection_error_never_carries_the_key(make_client: Callable[..., ScoringClient]) -> None:
+def test_a_connection_error_never_carries_the_key(make_client: Callable[..., Client]) -> None:
     script = Script(httpx.ConnectError)
     client = make_client(script, secondary_key=SECONDARY_KEY, policy=fast(max_retries=0))
     with pytest.raises(APIConnectionError) as caught:

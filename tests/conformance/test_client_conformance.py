@@ -1,21 +1,25 @@
 """The client against Microsoft's own inference server: the swaggers and bodies real services produce.
 
 Gen A declares int64 `[0]` and answers "yes"/"no" double-encoded; gen B answers plain JSON; both
-fail the model in their own way. The client must read all of it and agree with the model in-process.
+fail the model in their own way. Both clients must read all of it and agree with the model in-process.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 import pytest
 
-from bankscore import ContractError, ModelError, ScoringClient
+from bankscore import ContractError, ModelError
 from bankscore.bankmarketing.synthetic import generate
 from bankscore.server.model import Model
+
+if TYPE_CHECKING:
+    from tests.support.twins import ClientFactory
 
 pytestmark = pytest.mark.slow
 
@@ -24,9 +28,9 @@ def rows(n: int = 400, seed: int = 17) -> Any:
     return generate(n, seed=seed, label=False)
 
 
-def test_gen_b_swagger_and_predictions(gen_b: Any, model: Model) -> None:
+def test_gen_b_swagger_and_predictions(make_client: ClientFactory, gen_b: Any, model: Model) -> None:
     frame = rows()
-    with ScoringClient(gen_b.scoring_uri, batch_rows=150, concurrency=1) as client:
+    with make_client(gen_b.scoring_uri, batch_rows=150, concurrency=1) as client:
         contract = client.contract
         assert contract.envelope == "inputs"
         assert contract.supports_proba
@@ -36,9 +40,9 @@ def test_gen_b_swagger_and_predictions(gen_b: Any, model: Model) -> None:
         np.testing.assert_allclose(proba.to_numpy(), model.predict_proba(frame.head(50)), rtol=1e-12)
 
 
-def test_gen_a_trusts_the_values_over_the_declared_int64(gen_a: Any, model: Model) -> None:
+def test_gen_a_trusts_the_values_over_the_declared_int64(make_client: ClientFactory, gen_a: Any, model: Model) -> None:
     frame = rows(300, seed=5)
-    with ScoringClient(gen_a.scoring_uri, batch_rows=120, concurrency=1) as client:
+    with make_client(gen_a.scoring_uri, batch_rows=120, concurrency=1) as client:
         contract = client.contract
         assert contract.envelope == "data"
         assert "integer" in contract.declared_output
@@ -49,10 +53,12 @@ def test_gen_a_trusts_the_values_over_the_declared_int64(gen_a: Any, model: Mode
             client.predict_proba(frame)
 
 
-def test_gen_a_prime_predict_proba_with_a_swagger_that_offers_method(gen_a_prime: Any, model: Model) -> None:
+def test_gen_a_prime_predict_proba_with_a_swagger_that_offers_method(
+    make_client: ClientFactory, gen_a_prime: Any, model: Model
+) -> None:
     swagger = httpx.get(gen_a_prime.swagger_uri).json()
     frame = rows(60)
-    with ScoringClient(gen_a_prime.scoring_uri, swagger=swagger, concurrency=1) as client:
+    with make_client(gen_a_prime.scoring_uri, swagger=swagger, concurrency=1) as client:
         if not client.contract.supports_proba:
             pytest.fail("the gen A' swagger should declare the top-level method")
         np.testing.assert_allclose(client.predict_proba(frame).to_numpy(), model.predict_proba(frame), rtol=1e-12)
@@ -70,23 +76,23 @@ def _renamed(swagger: dict[str, Any], envelope_path: list[str]) -> dict[str, Any
     return document
 
 
-def test_gen_a_model_failure_is_a_model_error_not_a_result(gen_a: Any) -> None:
+def test_gen_a_model_failure_is_a_model_error_not_a_result(make_client: ClientFactory, gen_a: Any) -> None:
     swagger = _renamed(httpx.get(gen_a.swagger_uri).json(), ["data"])
     frame = rows(5).rename(columns={"duration": "duration_s"})
-    with ScoringClient(gen_a.scoring_uri, swagger=swagger) as client, pytest.raises(ModelError) as caught:
+    with make_client(gen_a.scoring_uri, swagger=swagger) as client, pytest.raises(ModelError) as caught:
         client.predict(frame)
     assert caught.value.status_code == 200, "gen A reports model failures in-band"
     assert "duration" in str(caught.value)
 
 
-def test_gen_b_model_failure_is_a_model_error_and_not_retried(gen_b: Any) -> None:
+def test_gen_b_model_failure_is_a_model_error_and_not_retried(make_client: ClientFactory, gen_b: Any) -> None:
     swagger = _renamed(httpx.get(gen_b.swagger_uri).json(), ["Inputs", "data"])
     frame = rows(5).rename(columns={"duration": "duration_s"})
-    with ScoringClient(gen_b.scoring_uri, swagger=swagger, max_retries=5) as client:
-        started = __import__("time").monotonic()
+    with make_client(gen_b.scoring_uri, swagger=swagger, max_retries=5) as client:
+        started = time.monotonic()
         with pytest.raises(ModelError) as caught:
             client.predict(frame)
-        assert __import__("time").monotonic() - started < 5
+        assert time.monotonic() - started < 5
     error = caught.value
     assert error.status_code == 500
     assert error.client_request_id and error.request_id == error.client_request_id, "Microsoft echoes our id"

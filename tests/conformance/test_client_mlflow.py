@@ -10,17 +10,19 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pandas as pd
 import pytest
 import uvicorn
 
-from bankscore import ScoringClient
 from bankscore.bankmarketing.schema import COLUMN_NAMES, SAMPLE_ROWS
 from bankscore.bankmarketing.synthetic import generate
 from bankscore.server.model import Model
+
+if TYPE_CHECKING:
+    from tests.support.twins import ClientFactory
 
 
 def mlflow_swagger() -> dict[str, Any]:
@@ -93,13 +95,19 @@ def mlflow_server(model: Model) -> Iterator[tuple[str, MLflowLikeApp]]:
     sock.close()
 
 
-def test_mlflow_contract_is_read_from_the_swagger_and_spoken(mlflow_server: Any, model: Model) -> None:
+def test_mlflow_contract_is_read_from_the_swagger_and_spoken(
+    make_client: ClientFactory, mlflow_server: Any, model: Model
+) -> None:
     url, app = mlflow_server
     frame = generate(250, seed=12, label=False)
-    with ScoringClient(url, batch_rows=100) as client:
+    with make_client(url, batch_rows=100) as client:
         assert client.contract.envelope == "mlflow"
         assert client.contract.types["age"] == "int64" and client.contract.types["euribor3m"] == "double"
         assert client.predict(frame).tolist() == model.predict(frame).tolist()
     assert len(app.bodies) == 3
-    first = app.bodies[0]["input_data"]
-    assert first["columns"] == list(COLUMN_NAMES) and first["index"] == list(range(100))
+    # The batches travel concurrently, so they may arrive in any order; each is split-orient, indexed from 0.
+    splits = sorted((body["input_data"] for body in app.bodies), key=lambda split: -len(split["index"]))
+    assert [len(split["index"]) for split in splits] == [100, 100, 50]
+    for split in splits:
+        assert split["columns"] == list(COLUMN_NAMES) and split["index"] == list(range(len(split["index"])))
+        assert len(split["data"]) == len(split["index"])
