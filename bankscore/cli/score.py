@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from ._app import EXIT_FAILURE, OnErrorChoice, err, fail, out
-from ._endpoint import EndpointOption, KeyFileOption, SwaggerOption, one_line, scoring_client
+from ._endpoint import EndpointOption, KeyFileOption, SwaggerOption, is_loopback, one_line, scoring_client
 
 
 def score(
@@ -127,11 +127,14 @@ def _score_on_dask(
     check("dask", "--dask")
     if output is None:
         fail("--dask writes a file: give -o OUTPUT")
+    from urllib.parse import urlsplit
+
     from ..files import FileFormatError
     from ..integrations.dask import PartitionError
     from ..integrations.dask import score_file as score_on_cluster
 
-    remote = scheduler != "local"
+    # A scheduler on this machine's loopback runs its workers here too: they reach a loopback endpoint.
+    remote = scheduler != "local" and not is_loopback(urlsplit(scheduler).hostname or "")
     with scoring_client(endpoint, key_file, swagger, share_key=True, **options) as client:
         if remote and client.endpoint.startswith(("http://127.0.0.1", "http://localhost")):
             fail("a remote Dask cluster can't reach an endpoint on this machine's loopback; give --endpoint URL")

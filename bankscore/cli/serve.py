@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,20 +10,12 @@ import typer
 
 from .._exceptions import BankscoreError
 from ._app import err, fail
+from ._endpoint import is_loopback
 
 
 class EnvelopeChoice(StrEnum):
     inputs = "inputs"
     data = "data"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(
@@ -66,9 +57,6 @@ def serve(
     from .._exceptions import KeySourceError
     from ..server.auth import resolve_keys
     from ..server.faults import parse_fault
-    from ..server.model import load_model
-    from ..server.runner import EndpointConfig, default_model_dir
-    from ..server.runner import serve as run_server
 
     try:
         faults = tuple(parse_fault(f) for f in (fault_status or ["503"]))
@@ -79,7 +67,7 @@ def serve(
     if no_auth:
         if key_file is not None:
             fail("--no-auth and --key-file contradict each other; choose one")
-        if not _is_loopback(host):
+        if not is_loopback(host):
             err.print(
                 f"[bold yellow]warning:[/] auth is off and the endpoint listens on {host}: "
                 "anyone who can reach it can score",
@@ -94,6 +82,11 @@ def serve(
         if keys.generated:
             err.print(f"Generated a primary key for this run (shown once): {keys.primary}")
             err.print("Set BANKSCORE_KEY or pass --key-file to choose your own; --no-auth turns auth off.")
+    # The options are checked before the server wing's heavy libraries load: a usage error answers at once.
+    from ..server.model import load_model
+    from ..server.runner import EndpointConfig, default_model_dir
+    from ..server.runner import serve as run_server
+
     try:
         model_dir = model or default_model_dir(announce=err.print)
         loaded = load_model(model_dir)

@@ -14,13 +14,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .._extras import check
 
 check("server", "The embedded endpoint (and its trainer)")  # before the imports it checks for
 
-import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 import orjson
@@ -28,6 +27,9 @@ import pandas as pd
 
 from .._types import ColumnType
 from .errors import ModelLoadError
+
+if TYPE_CHECKING:
+    import lightgbm as lgb  # loaded with the first LightGBM model: it imports scikit-learn, about 0.5 s
 
 FORMAT: Final = "bankscore-model/1"
 MODEL_FILE: Final = "model.json"
@@ -189,6 +191,8 @@ def _estimator_from_json(data: Mapping[str, Any], directory: Path) -> Estimator:
         path = directory / data["file"]
         if not path.is_file():
             raise ModelLoadError(f"model file {path} is missing")
+        import lightgbm as lgb
+
         return LightGBMEstimator(lgb.Booster(model_file=str(path)))
     if kind == "linear":
         categorical = {int(j): np.asarray([*coefs, 0.0], dtype=np.float64) for j, coefs in data["categorical"].items()}

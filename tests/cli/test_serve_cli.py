@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bankscore.bankmarketing.schema import SAMPLE_ROWS
-from bankscore.cli.serve import _is_loopback
+from bankscore.cli._endpoint import is_loopback
 from tests.support.common import PRIMARY, SECONDARY
 from tests.support.serving import BANKSCORE, serving
 
@@ -88,5 +88,5 @@ def test_serve_usage_errors_exit_2_with_one_line(args: list[str], message: str) 
 
 
 def test_loopback_detection() -> None:
-    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
-    assert not _is_loopback("0.0.0.0") and not _is_loopback("10.1.2.3") and not _is_loopback("example.org")
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3") and not is_loopback("example.org")

@@ -21,7 +21,7 @@ from bankscore.server.model import Model
 if TYPE_CHECKING:
     from tests.support.twins import ClientFactory
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("peer")]  # the peers start once, on one worker
 
 
 def rows(n: int = 400, seed: int = 17) -> Any:

@@ -23,6 +23,9 @@ from bankscore.bankmarketing.synthetic import generate
 from bankscore.server.model import Model
 from tests.support.common import PRIMARY, ROOT
 
+# One worker runs this module, so its tests share one cluster.
+pytestmark = pytest.mark.xdist_group("dask")
+
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Client]:
@@ -104,7 +107,8 @@ def test_cli_dask_local_writes_the_same_file(tmp_path: Path, endpoint: Any) -> N
     assert outputs[0] == outputs[1]
 
 
-def test_cli_dask_reports_the_bad_rows_partition(tmp_path: Path, endpoint: Any) -> None:
+def test_cli_dask_reports_the_bad_rows_partition(tmp_path: Path, endpoint: Any, cluster: Client) -> None:
+    """Through the CLI on an existing cluster (its scheduler's address), as `--dask tcp://...` users run it."""
     frame = generate(300, seed=25, label=False).astype({"duration": object})
     frame.loc[290, "duration"] = "long"
     path = tmp_path / "in.csv"
@@ -112,10 +116,25 @@ def test_cli_dask_reports_the_bad_rows_partition(tmp_path: Path, endpoint: Any) 
     env = {**os.environ, "BANKSCORE_ENDPOINT": endpoint.scoring_uri, "BANKSCORE_KEY": PRIMARY}
     result = subprocess.run(
         [str(Path(sys.executable).parent / "bankscore"), "score", str(path), "-o", str(tmp_path / "out.csv"),
-         "--dask", "local", "--dask-workers", "2"],
+         "--dask", cluster.scheduler.address],
         capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "column 'duration'" in result.stderr and "'long'" in result.stderr and "partition" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_cli_refuses_a_remote_cluster_for_a_loopback_endpoint(tmp_path: Path, endpoint: Any) -> None:
+    """A cluster elsewhere can't reach this machine's loopback; one whose scheduler is on loopback can (above)."""
+    path = tmp_path / "in.csv"
+    generate(10, seed=26, label=False).to_csv(path, index=False)
+    env = {**os.environ, "BANKSCORE_ENDPOINT": endpoint.scoring_uri, "BANKSCORE_KEY": PRIMARY}
+    result = subprocess.run(  # the refusal comes before any connection: .invalid never resolves anyway
+        [str(Path(sys.executable).parent / "bankscore"), "score", str(path), "-o", str(tmp_path / "out.csv"),
+         "--dask", "tcp://dask-scheduler.invalid:8786"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "can't reach an endpoint on this machine's loopback" in result.stderr
     assert not (tmp_path / "out.csv").exists()

@@ -19,6 +19,9 @@ from bankscore.bankmarketing.schema import COLUMN_NAMES, SAMPLE_ROWS
 from bankscore.server.model import Model
 from tests.support.azureml_peer.peer import FIXTURES, SERVER_VERSION, AzureMLPeer
 
+# Every test with a peer server on one worker: the session-scoped peers start once, not once per worker.
+pytestmark = pytest.mark.xdist_group("peer")
+
 pytestmark = pytest.mark.slow
 
 ROWS: list[dict[str, Any]] = [dict(row) for row in SAMPLE_ROWS]
