@@ -456,11 +456,16 @@ class AsyncScoringClient(_ClientBase):
 
         # A task group, not gather: when a batch fails for good, the batches not yet sent are cancelled
         # instead of running on in the caller's event loop after the call has raised.
+        failure: BaseException | None = None
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(run(b)) for b in batches]
         except BaseExceptionGroup as errors:
-            raise _first_failure(errors) from None
+            failure = _first_failure(errors)
+        if failure is not None:
+            # Raised here, not inside the except: the error must not chain to the group that holds it,
+            # a cycle that makes it unpicklable wherever exceptions pickle with their context (tblib, Dask).
+            raise failure
         return [r for task in tasks for r in task.result()]
 
     async def _send_batch(self, table: Table, batch: Batch, method: Method) -> list[Any]:

@@ -55,6 +55,9 @@ def serve(
 ) -> None:
     """Run the embedded Azure-compatible scoring endpoint (GET /, GET /swagger.json, POST /score)."""
     from .._exceptions import KeySourceError
+    from .._extras import check
+
+    check("server", "bankscore serve")  # before anything is printed: a missing extra is the only line
     from ..server.auth import resolve_keys
     from ..server.faults import parse_fault
 
