@@ -183,7 +183,17 @@ def _lock_constraints(root: Path, dest: Path) -> Path | None:
 
 
 def _install(uv: str, python: Path, root: Path) -> None:
-    base = [uv, "pip", "install", "--python", str(python), *PEER_PACKAGES, "-e", f"{root}[server]"]
+    base = [
+        uv,
+        "pip",
+        "install",
+        "--compile-bytecode",
+        "--python",
+        str(python),
+        *PEER_PACKAGES,
+        "-e",
+        f"{root}[server]",
+    ]
     with tempfile.TemporaryDirectory(prefix="azureml-peer-") as tmp:
         constraints = _lock_constraints(root, Path(tmp) / "constraints.txt")
         if constraints is not None:
