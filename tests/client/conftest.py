@@ -18,23 +18,7 @@ import pandas as pd
 import pytest
 
 from tests.support.common import PRIMARY
-from tests.support.twins import FLAVORS, ClientFactory, Flavor, client_factory
-
-
-@pytest.fixture(params=FLAVORS)
-def flavor(request: pytest.FixtureRequest) -> Flavor:
-    """The client under test: "sync" (ScoringClient) or "async" (AsyncScoringClient, through an AsyncTwin)."""
-    value: Flavor = request.param
-    return value
-
-
-@pytest.fixture
-def make_client(flavor: Flavor) -> Iterator[ClientFactory]:
-    """`make_client(endpoint, key=..., ...)` takes ScoringClient's arguments and gives this test's flavor of client;
-    every client still open at the end of the test is closed."""
-    with client_factory(flavor) as factory:
-        yield factory
-
+from tests.support.twins import flavor, make_client  # noqa: F401 - the fixtures every client test takes
 
 # ------------------------------------------------------------------------------------------- reference answers
 

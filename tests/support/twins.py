@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeVar
 
 import httpx
+import pytest
 
 from bankscore import AsyncScoringClient, Contract, ScoringClient
 
@@ -193,3 +194,18 @@ class AsyncioWith:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(asyncio, name)
+
+
+@pytest.fixture(params=FLAVORS)
+def flavor(request: pytest.FixtureRequest) -> Flavor:
+    """The client under test: "sync" (ScoringClient) or "async" (AsyncScoringClient, through an AsyncTwin)."""
+    value: Flavor = request.param
+    return value
+
+
+@pytest.fixture
+def make_client(flavor: Flavor) -> Iterator[ClientFactory]:
+    """`make_client(endpoint, key=..., ...)` takes ScoringClient's arguments and gives this test's flavor of client;
+    every client still open at the end of the test is closed."""
+    with client_factory(flavor) as factory:
+        yield factory
