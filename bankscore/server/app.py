@@ -37,8 +37,8 @@ REQUEST_ID_HEADERS: Final = (b"x-ms-client-request-id", b"x-request-id", b"x-ms-
 SERVER_VERSION: Final = f"bankscore/{__version__}"
 MODEL_ERROR_MESSAGE: Final = "An unexpected error occurred in scoring script. Check the logs for more info."
 
-access_logger = logging.getLogger("bankscore.endpoint.access")
-error_logger = logging.getLogger("bankscore.endpoint")
+access_logger = logging.getLogger("bankscore.server.access")
+error_logger = logging.getLogger("bankscore.server")
 
 
 class _Disconnected(Exception):
