@@ -42,10 +42,6 @@ def check(extra: str, feature: str) -> None:
             raise MissingDependencyError(feature, extra, module)
 
 
-def available(extra: str) -> bool:
-    return all(installed(module) for module in EXTRAS[extra])
-
-
 def installed(module: str) -> bool:
     """True when `module` can be imported (found on the path), without importing it."""
     try:

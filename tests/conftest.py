@@ -144,7 +144,7 @@ def _served(stack: ExitStack, model_dir: Path, factory: pytest.TempPathFactory, 
     args, env = serve_args(model_dir, options)
     context = serving(args, env, factory.mktemp("served"), command=(SERVER_PYTHON, "-m", "bankscore"))
     base_url, _ = stack.enter_context(context)
-    return ServedEndpoint(base_url, stop=lambda: None)  # the ExitStack stops the process
+    return ServedEndpoint(base_url)  # the session's ExitStack stops the process
 
 
 @pytest.fixture

@@ -60,19 +60,16 @@ def serving(
 
 
 class ServedEndpoint:
-    """An endpoint in another process, shaped like the in-process EmbeddedEndpoint the tests otherwise use."""
+    """An endpoint in another process, shaped like the in-process EmbeddedEndpoint the tests otherwise use
+    (its process is stopped by whoever entered `serving`)."""
 
-    def __init__(self, base_url: str, stop: Any) -> None:
+    def __init__(self, base_url: str) -> None:
         self.base_url = base_url
         self.port = int(base_url.rsplit(":", 1)[1])
-        self._stop = stop
 
     @property
     def scoring_uri(self) -> str:
         return f"{self.base_url}/score"
-
-    def stop(self) -> None:
-        self._stop()
 
 
 def serve_args(model_dir: Path, options: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
