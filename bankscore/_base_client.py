@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import ssl
 import time
 import uuid
@@ -16,7 +17,7 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -116,6 +117,60 @@ def health_uri(endpoint: str) -> str:
     parts = urlsplit(endpoint)
     base = parts.path[: -len("/score")] if parts.path.endswith("/score") else parts.path.rstrip("/")
     return urlunsplit((parts.scheme, parts.netloc, base + "/", "", ""))
+
+
+SWAGGER_FALLBACK_VERSIONS: Final = ("3", "3.1")
+"""Asked for, in this order, when the default (Swagger 2.0) document is missing: OpenAPI 3.0, then 3.1."""
+
+_SUPPORTED_VERSIONS = re.compile(r"[Ss]upported (?:swagger )?versions: \[([^\]]*)\]")
+
+SwaggerDiscovery = Generator[str, "httpx.Response | httpx.HTTPError", Contract]
+
+
+def discover_swagger(url: str) -> SwaggerDiscovery:
+    """Find the contract the way Microsoft's server offers it, free of I/O so both clients share it.
+
+    Yields each URL to GET and receives its answer (or the httpx error). The default document is
+    Swagger 2.0; a script whose input Swagger 2.0 can't describe (a row mixing numbers and text, as
+    MLflow's `input_data` does) has none, and the server answers 404 naming the versions it has
+    ("Supported swagger versions: [3, 3.1]"). Then `?version=3` and `?version=3.1` (or what the
+    404 lists) are asked in turn. A URL that already names a version is asked alone.
+    """
+    answer = yield url
+    if isinstance(answer, httpx.HTTPError):
+        raise swagger_fetch_error(url, answer)
+    if answer.status_code == 200 or answer.status_code != 404 or "version" in parse_qs(urlsplit(url).query):
+        return swagger_from_response(url, answer)
+    first = answer
+    tried = []
+    for version in _fallback_versions(answer.content):
+        candidate = _with_version(url, version)
+        reply = yield candidate
+        if isinstance(reply, httpx.HTTPError):
+            raise swagger_fetch_error(candidate, reply)
+        if reply.status_code == 200:
+            return swagger_from_response(candidate, reply)
+        tried.append(f"?version={version} HTTP {reply.status_code}")
+    also = f" (also tried {', '.join(tried)})" if tried else ""
+    raise ContractError(
+        f"GET {url} answered HTTP 404: {_preview(first.content)}{also}; the service publishes no swagger "
+        "(a score script without schema decorators has none): pass swagger=PATH to a saved swagger.json"
+    )
+
+
+def _fallback_versions(body: bytes) -> list[str]:
+    """The OpenAPI versions a 404 names as supported, or 3 then 3.1 when it names none."""
+    match = _SUPPORTED_VERSIONS.search(body.decode("utf-8", "replace"))
+    if match is None:
+        return list(SWAGGER_FALLBACK_VERSIONS)
+    listed = [v.strip().strip("'\"") for v in match.group(1).split(",")]
+    return [v for v in listed if v and v not in ("2", "2.0")]
+
+
+def _with_version(url: str, version: str) -> str:
+    parts = urlsplit(url)
+    query = urlencode([*parse_qsl(parts.query), ("version", version)])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
 def swagger_from_response(url: str, response: httpx.Response) -> Contract:

@@ -24,11 +24,10 @@ from ._base_client import (
     Sleep,
     attempts,
     check_method,
+    discover_swagger,
     health_uri,
     request_headers,
     scoring_uri,
-    swagger_fetch_error,
-    swagger_from_response,
     swagger_uri,
     to_frame,
     to_series,
@@ -229,14 +228,21 @@ class ScoringClient(_ClientBase):
         return self._contract
 
     def _fetch_contract(self) -> Contract:
-        url = self._swagger_url()
-        try:
-            response = self._http.get(url)
-            if response.status_code == 401 and self._credential.has_key:
-                response = self._http.get(url, headers={"authorization": self._credential.authorization() or ""})
-        except httpx.HTTPError as exc:
-            raise swagger_fetch_error(url, exc) from None
-        return swagger_from_response(url, response)
+        steps = discover_swagger(self._swagger_url())
+        url = next(steps)
+        while True:
+            answer: httpx.Response | httpx.HTTPError
+            try:
+                answer = self._http.get(url)
+                if answer.status_code == 401 and self._credential.has_key:
+                    answer = self._http.get(url, headers={"authorization": self._credential.authorization() or ""})
+            except httpx.HTTPError as exc:
+                answer = exc
+            try:
+                url = steps.send(answer)
+            except StopIteration as done:
+                contract: Contract = done.value
+                return contract
 
     @property
     def row_model(self) -> type[BaseModel]:
@@ -382,14 +388,22 @@ class AsyncScoringClient(_ClientBase):
         return self._contract
 
     async def _fetch_contract(self) -> Contract:
-        url = self._swagger_url()
-        try:
-            response = await self._http.get(url)
-            if response.status_code == 401 and self._credential.has_key:
-                response = await self._http.get(url, headers={"authorization": self._credential.authorization() or ""})
-        except httpx.HTTPError as exc:
-            raise swagger_fetch_error(url, exc) from None
-        return swagger_from_response(url, response)
+        steps = discover_swagger(self._swagger_url())
+        url = next(steps)
+        while True:
+            answer: httpx.Response | httpx.HTTPError
+            try:
+                answer = await self._http.get(url)
+                if answer.status_code == 401 and self._credential.has_key:
+                    authorization = self._credential.authorization() or ""
+                    answer = await self._http.get(url, headers={"authorization": authorization})
+            except httpx.HTTPError as exc:
+                answer = exc
+            try:
+                url = steps.send(answer)
+            except StopIteration as done:
+                contract: Contract = done.value
+                return contract
 
     @property
     def row_model(self) -> type[BaseModel]:

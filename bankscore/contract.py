@@ -47,6 +47,8 @@ class Contract:
     title: str = ""
     score_path: str = "/score"
     example: Any = field(default=None, compare=False)
+    spec_version: str = field(default="", compare=False)
+    """The document's `swagger` or `openapi` version ("2.0", "3.0.3", "3.1.0"): where the contract was read."""
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -99,6 +101,8 @@ def parse_swagger(document: Mapping[str, Any]) -> Contract:
     output = _response_schema(document, operation)
     title = str(document.get("info", {}).get("title", ""))
     example = _resolve(document, body).get("example")
+    if example is None:
+        example = _media_example(document, operation)
     if "Inputs" in props:
         inputs = _resolve(document, props["Inputs"])
         data = _resolve(document, inputs.get("properties", {}).get("data", {}))
@@ -129,6 +133,7 @@ def parse_swagger(document: Mapping[str, Any]) -> Contract:
         title=title,
         score_path=path,
         example=example,
+        spec_version=str(document.get("swagger") or document.get("openapi") or ""),
     )
 
 
@@ -151,6 +156,20 @@ def _request_schema(document: Mapping[str, Any], operation: Mapping[str, Any]) -
         if "json" in media:
             found: Mapping[str, Any] = spec.get("schema", {})
             return found
+    return None
+
+
+def _media_example(document: Mapping[str, Any], operation: Mapping[str, Any]) -> Any:
+    """OpenAPI 3 may put the request example beside the schema: `example`, or the first of `examples`."""
+    content = _resolve(document, operation.get("requestBody", {})).get("content", {})
+    for media, spec in content.items():
+        if "json" in media and isinstance(spec, Mapping):
+            if "example" in spec:
+                return spec["example"]
+            for named in (spec.get("examples") or {}).values():
+                value = _resolve(document, named).get("value")
+                if value is not None:
+                    return value
     return None
 
 
@@ -183,19 +202,36 @@ def _resolve(document: Mapping[str, Any], node: Any) -> Mapping[str, Any]:
     return node if isinstance(node, Mapping) else {}
 
 
-def _column_type(spec: Mapping[str, Any]) -> ColumnType:
+def _column_type(document: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple[ColumnType, bool]:
+    """The JSON type a column's schema names and whether it admits null, in every form the specs allow.
+
+    Swagger 2.0 has `x-nullable`; OpenAPI 3.0 `nullable: true`; OpenAPI 3.1 `type: ["integer", "null"]`
+    or `anyOf`/`oneOf` with a `{"type": "null"}` branch; any of them may wrap the type in `allOf`.
+    """
+    nullable = bool(spec.get("nullable") or spec.get("x-nullable"))
     kind = spec.get("type")
-    if isinstance(kind, list):  # OpenAPI 3.1: ["integer", "null"]
+    if isinstance(kind, list):
+        nullable = nullable or "null" in kind
         kind = next((k for k in kind if k != "null"), None)
-    if kind == "integer":
-        return "int64"
-    if kind == "number":
-        return "double"
-    if kind == "string":
-        return "string"
-    if kind == "boolean":
-        return "boolean"
-    return "any"
+    if kind is None:
+        for combinator in ("anyOf", "oneOf", "allOf"):
+            branches = [_resolve(document, b) for b in spec.get(combinator) or ()]
+            kinds = []
+            for branch in branches:
+                branch_kind, branch_nullable = _column_type(document, branch)
+                nullable = nullable or branch_nullable or branch.get("type") == "null"
+                if branch.get("type") != "null":
+                    kinds.append(branch_kind)
+            if kinds:
+                # A column declared as one type (or integer-or-number: a number) has that type; anything else is open.
+                distinct = set(kinds)
+                if len(distinct) == 1:
+                    return kinds[0], nullable
+                if distinct == {"int64", "double"}:
+                    return "double", nullable
+                return "any", nullable
+    types: dict[Any, ColumnType] = {"integer": "int64", "number": "double", "string": "string", "boolean": "boolean"}
+    return types.get(kind, "any"), nullable
 
 
 def _columns(document: Mapping[str, Any], items: Any) -> tuple[Column, ...]:
@@ -205,11 +241,11 @@ def _columns(document: Mapping[str, Any], items: Any) -> tuple[Column, ...]:
     out = []
     for name, spec in properties.items():
         spec = _resolve(document, spec)
-        nullable = bool(spec.get("nullable") or spec.get("x-nullable"))
+        kind, nullable = _column_type(document, spec)
         # Some deployed swaggers omit `required`; a column the model reads is required all the same.
         is_required = (name in required if isinstance(required, list) else True) and not nullable
-        levels = tuple(str(v) for v in spec.get("x-bankscore-levels", spec.get("enum", ())))
-        out.append(Column(str(name), _column_type(spec), is_required, levels))
+        levels = tuple(str(v) for v in spec.get("x-bankscore-levels", spec.get("enum", ())) if v is not None)
+        out.append(Column(str(name), kind, is_required, levels))
     if not out:
         raise ContractError("the swagger declares no input columns for /score")
     return tuple(out)

@@ -188,3 +188,9 @@ def gen_a(peer_python: Path, model_dir: Path) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def gen_a_prime(peer_python: Path, model_dir: Path) -> Iterator[Any]:
     yield from _serve(model_dir, "A'")
+
+
+@pytest.fixture(scope="session")
+def gen_mlflow(peer_python: Path, model_dir: Path) -> Iterator[Any]:
+    """MLflow-style `input_data` script: its swagger exists only as OpenAPI 3.0 and 3.1."""
+    yield from _serve(model_dir, "MLflow")

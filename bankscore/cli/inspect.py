@@ -26,7 +26,9 @@ def schema(endpoint: EndpointOption = None, key_file: KeyFileOption = None, swag
         out.print(table)
         from ..contract import ENVELOPE_NAMES
 
-        out.print(f"Envelope: {ENVELOPE_NAMES[contract.envelope]}")
+        spec = "OpenAPI " if contract.spec_version.startswith("3") else "Swagger "
+        read_from = f" (read from {spec}{contract.spec_version})" if contract.spec_version else ""
+        out.print(f"Envelope: {ENVELOPE_NAMES[contract.envelope]}{read_from}")
         out.print(f"predict_proba: {'yes' if contract.supports_proba else 'no'}; classes: {contract.class_names()}")
         out.print(f"Declared output: {contract.declared_output} (bankscore trusts the values it receives)")
 

@@ -60,12 +60,13 @@ _SERVER_PINNED: Final = frozenset({"pydantic", "pydantic-core"})
 _STAMP: Final = ".bankscore-peer.json"
 _INSTALL_TIMEOUT_S: Final = 1800
 
-Generation = Literal["A", "A'", "B"]
+Generation = Literal["A", "A'", "B", "MLflow"]
 GENERATIONS: Final[tuple[Generation, ...]] = get_args(Generation)
 SCORE_SCRIPTS: Final[Mapping[Generation, Path]] = {
     "A": HERE / "score_gen_a.py",
     "A'": HERE / "score_gen_a.py",
     "B": HERE / "score_gen_b.py",
+    "MLflow": HERE / "score_mlflow.py",
 }
 # score_gen_a.py reads this to switch to the 2021 shape with a top-level "method" (gen A').
 GEN_A_METHOD_ENV: Final = "BANKSCORE_PEER_GEN_A_METHOD"
@@ -475,17 +476,26 @@ def fetch_json(url: str) -> object:
         return json.loads(response.read())
 
 
+FIXTURE_DOCUMENTS: Final[tuple[tuple[Generation, str, str], ...]] = (
+    ("B", "", "swagger_gen_b.json"),
+    ("A", "", "swagger_gen_a.json"),
+    ("B", "3.1", "openapi31_gen_b.json"),
+    ("MLflow", "3", "openapi3_mlflow.json"),
+)
+"""(generation, ?version=, file): the documents each server serves, saved for offline tests."""
+
+
 def write_swagger_fixtures(model_dir: Path, dest: Path = FIXTURES) -> list[Path]:
-    """Save the swagger.json each generation's server serves by default (version 2)."""
+    """Save the swagger.json each generation's server serves (version 2, and the OpenAPI 3 forms)."""
     dest.mkdir(parents=True, exist_ok=True)
     written = []
-    names: tuple[tuple[Generation, str], ...] = (("B", "swagger_gen_b.json"), ("A", "swagger_gen_a.json"))
-    for generation, name in names:
+    for generation in dict.fromkeys(g for g, _, _ in FIXTURE_DOCUMENTS):
         with AzureMLPeer(model_dir, generation) as peer:
-            swagger = fetch_json(peer.swagger_uri)
-        path = dest / name
-        path.write_text(json.dumps(swagger, indent=2) + "\n")
-        written.append(path)
+            for _, version, name in (f for f in FIXTURE_DOCUMENTS if f[0] == generation):
+                query = f"?version={version}" if version else ""
+                path = dest / name
+                path.write_text(json.dumps(fetch_json(peer.swagger_uri + query), indent=2) + "\n")
+                written.append(path)
     return written
 
 
@@ -498,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--generation", choices=GENERATIONS, default="B")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, default=1)
-    fixtures = sub.add_parser("fixtures", help="rewrite fixtures/swagger_gen_{a,b}.json")
+    fixtures = sub.add_parser("fixtures", help="rewrite the swagger and OpenAPI documents in fixtures/")
     fixtures.add_argument("--model-dir", type=Path, required=True)
     args = parser.parse_args(argv)
 
