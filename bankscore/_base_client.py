@@ -13,7 +13,7 @@ import re
 import ssl
 import time
 import uuid
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -27,6 +27,7 @@ from ._exceptions import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    AuthenticationError,
     BankscoreError,
     ContractError,
     ModelError,
@@ -37,9 +38,10 @@ from ._types import Method, Verify
 from ._version import __version__
 from .contract import Contract, parse_swagger
 from .credentials import KeyCredential
-from .decoding import DecodeFailure, as_api_error, decode
+from .decoding import DecodeFailure, cut_short, decode
 from .encoding import Batch
-from .retry import RetryPolicy
+from .errorbodies import BODY_LIMIT, describe, one_line, redact
+from .retry import RetryPolicy, retry_after_header
 from .validation import Table
 
 if TYPE_CHECKING:
@@ -49,6 +51,27 @@ logger = logging.getLogger("bankscore")
 
 ENDPOINT_ENV: Final = "BANKSCORE_ENDPOINT"
 USER_AGENT: Final = f"bankscore/{__version__}"
+
+CLIENT_REQUEST_ID_HEADER: Final = "x-ms-client-request-id"
+CLIENT_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,40}")
+"""The ids that reach a service's logs unchanged: managed online endpoints keep only these characters, and
+40 of them (Microsoft's server refuses over 100). Every id the client sends matches it."""
+
+
+def new_client_request_id() -> str:
+    """A fresh x-ms-client-request-id: a UUID4 in its 36-character hyphenated form, as Azure SDKs send it."""
+    return str(uuid.uuid4())
+
+
+def check_client_request_id(value: str) -> str:
+    """`value` if managed endpoints would log it unchanged; else a ValueError that says what they keep."""
+    if not CLIENT_REQUEST_ID.fullmatch(value):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        raise ValueError(
+            f"{CLIENT_REQUEST_ID_HEADER} {shown!r} would not reach the service's logs unchanged: managed endpoints "
+            "keep only letters, digits, '_' and '-', and 40 characters; pick an id like that"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,13 @@ class ClientOptions:
             raise ValueError("concurrency must be >= 1")
         if self.timeout <= 0:
             raise ValueError("timeout must be > 0")
+        if self.client_request_id is not None:
+            check_client_request_id(self.client_request_id)
+
+    @property
+    def client_request_id(self) -> str | None:
+        """The x-ms-client-request-id given in `headers`, sent on every request instead of a fresh one."""
+        return next((v for k, v in self.headers.items() if k.lower() == CLIENT_REQUEST_ID_HEADER), None)
 
     def policy(self) -> RetryPolicy:
         if self.retry_policy is not None:
@@ -193,9 +223,12 @@ def swagger_fetch_error(url: str, exc: httpx.HTTPError) -> ContractError:
     )
 
 
-def request_headers(authorization: str | None, model_deployment: str | None) -> tuple[dict[str, str], str]:
-    client_request_id = str(uuid.uuid4())
-    headers = {"content-type": "application/json", "x-ms-client-request-id": client_request_id}
+def request_headers(
+    authorization: str | None, model_deployment: str | None, client_request_id: str | None = None
+) -> tuple[dict[str, str], str]:
+    """The headers of one /score request and its x-ms-client-request-id (a fresh one unless given)."""
+    client_request_id = check_client_request_id(client_request_id) if client_request_id else new_client_request_id()
+    headers = {"content-type": "application/json", CLIENT_REQUEST_ID_HEADER: client_request_id}
     if authorization:
         headers["authorization"] = authorization
     if model_deployment:
@@ -230,22 +263,37 @@ class PreparedRequest:
     method: str = "predict"
 
 
-def read_scores(status_code: int, body: bytes, rows: int, headers: Mapping[str, Any] | None = None) -> list[Any]:
+_READ_HEADERS: Final = (
+    "x-ms-request-id", "x-request-id", "x-ms-run-function-failed", "retry-after", "retry-after-ms",
+    "x-ms-retry-after-ms", "content-type", "content-length", "content-encoding", "location",
+    "ms-azureml-model-error-statuscode", "ms-azureml-model-error-reason", "x-ms-client-request-id",
+)  # fmt: skip
+
+
+def read_scores(
+    status_code: int,
+    body: bytes,
+    rows: int,
+    headers: Mapping[str, Any] | None = None,
+    *,
+    secrets: Sequence[str] = (),
+) -> list[Any]:
     """The results of a /score answer received elsewhere, judged as the client judges its own.
 
     Raises the client's APIError subclass for anything but one result per row sent: a non-2xx
     status, a 200 carrying a model error, a body that isn't scores, the wrong number of results.
+    `secrets` (the key sent) are redacted from the error, as are Bearer tokens the body echoes.
     """
-    wanted = ("x-ms-request-id", "x-request-id", "x-ms-run-function-failed", "retry-after", "content-type")
     kept: dict[str, str] = {}
-    for name in wanted:  # any mapping will do (HTTP clients differ); only these headers matter
+    for name in _READ_HEADERS:  # any mapping will do (HTTP clients differ); only these headers matter
         value = headers.get(name) if headers is not None else None
         if isinstance(value, list | tuple):
             value = value[0] if value else None
         if value is not None:
             kept[name] = str(value)
     response = httpx.Response(status_code, content=body, headers=kept)
-    outcome = interpret(response, Batch(0, rows), "", RetryPolicy(max_retries=0))
+    sent_id = kept.get(CLIENT_REQUEST_ID_HEADER, "")  # the service's echo of the id it was sent
+    outcome = interpret(response, Batch(0, rows), sent_id, RetryPolicy(max_retries=0), secrets)
     if outcome.results is None:
         assert outcome.error is not None
         raise outcome.error
@@ -264,7 +312,17 @@ class Outcome:
     unauthorized: bool = False
 
 
-def interpret(response: httpx.Response, batch: Batch, client_request_id: str, policy: RetryPolicy) -> Outcome:
+def interpret(
+    response: httpx.Response,
+    batch: Batch,
+    client_request_id: str,
+    policy: RetryPolicy,
+    secrets: Sequence[str] = (),
+) -> Outcome:
+    """How an answer reads: results, or the error it means, whether another try could help, and how soon.
+
+    `secrets` (the key sent) never reach the error: they are redacted from the message and the body.
+    """
     status = response.status_code
     context: dict[str, Any] = {
         "status_code": status,
@@ -277,40 +335,55 @@ def interpret(response: httpx.Response, batch: Batch, client_request_id: str, po
         try:
             return Outcome(results=decode(body, batch.size))
         except DecodeFailure as failure:
-            error = as_api_error(failure, body=_preview(body), **context)
-            # A 200 whose body isn't JSON at all was most likely cut off on the way: worth another try.
-            truncated = isinstance(error, ResponseDecodeError) and "not JSON" in str(failure)
-            return Outcome(error=error, retryable=truncated)
-    message = _error_message(body)
+            return _unreadable_200(response, failure, context, secrets)
+    said = describe(status, response.headers, body, secrets, _reason_phrase(response))
+    context.update(body=said.text, code=said.code, correlation_id=said.correlation_id)
     if status == 424 or (status >= 500 and response.headers.get("x-ms-run-function-failed", "").lower() == "true"):
-        return Outcome(error=ModelError(f"the model failed: {message}", body=message, **context))
+        message = said.message if status == 424 else f"the model failed: {said.message}"
+        return Outcome(error=ModelError(message, **context))
     error_class = status_error_class(status)
-    status_error: APIStatusError = error_class(message, body=message, **context)
+    if said.auth_failure and status < 500:  # ACI's malformed-header 400, OAuth's unauthorized_client, key_auth_*
+        error_class = AuthenticationError
+    status_error: APIStatusError = error_class(said.message, **context)
     return Outcome(
         error=status_error,
         retryable=policy.retryable_status(status),
-        retry_after=response.headers.get("retry-after"),
+        retry_after=retry_after_header(response.headers),
         split=status == 413 and batch.size > 1,
         unauthorized=status == 401,
     )
 
 
-def _error_message(body: bytes) -> str:
+def _unreadable_200(
+    response: httpx.Response, failure: DecodeFailure, context: dict[str, Any], secrets: Sequence[str]
+) -> Outcome:
+    """A 200 that isn't scores: retried only when its body was cut off on the way, judged from the body itself."""
+    body = response.content
+    text = redact(body[:BODY_LIMIT].decode("utf-8", "replace"), secrets)
+    cut = cut_short(body, _declared_length(response))
+    if cut is not None:
+        error = ResponseDecodeError(f"the answer was cut off on the way: {cut}", body=text, **context)
+        return Outcome(error=error, retryable=True)
+    message = one_line(redact(str(failure), secrets))
+    error_class = ModelError if failure.model_error else ResponseDecodeError
+    return Outcome(error=error_class(message, body=text, **context))
+
+
+def _declared_length(response: httpx.Response) -> int | None:
+    """Content-Length, when it counts the bytes in `response.content` (not a compressed transfer's)."""
+    if response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
+        return None
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return _preview(body) if body else "(empty body)"
-    if isinstance(document, str):
-        try:
-            document = orjson.loads(document)
-        except orjson.JSONDecodeError:
-            return str(document)
-    if isinstance(document, dict):
-        for key in ("message", "error", "detail", "title"):
-            if key in document:
-                value = document[key]
-                return value if isinstance(value, str) else orjson.dumps(value).decode()
-    return _preview(body)
+        length = int(response.headers.get("content-length", ""))
+    except ValueError:
+        return None
+    return length if length >= 0 else None
+
+
+def _reason_phrase(response: httpx.Response) -> str | None:
+    """The status line's own words, when the server sent some (HTTP/2 has none)."""
+    phrase = response.extensions.get("reason_phrase")
+    return phrase.decode("latin-1", "replace") if isinstance(phrase, bytes) and phrase else None
 
 
 def _preview(body: bytes, limit: int = 200) -> str:
@@ -387,10 +460,10 @@ def attempts(batch: Batch, credential: KeyCredential, options: ClientOptions, po
     while True:
         attempt += 1
         authorization = credential.authorization()
-        headers, client_request_id = request_headers(authorization, options.model_deployment)
+        headers, client_request_id = request_headers(authorization, options.model_deployment, options.client_request_id)
         reply = yield Send(headers)
         if isinstance(reply, httpx.Response):
-            outcome = interpret(reply, batch, client_request_id, policy)
+            outcome = interpret(reply, batch, client_request_id, policy, _secrets(credential, options))
         else:
             outcome = _transport_outcome(reply, batch, client_request_id)
         if outcome.results is not None or outcome.split:
@@ -405,6 +478,13 @@ def attempts(batch: Batch, credential: KeyCredential, options: ClientOptions, po
             raise _gave_up(outcome.error, attempt)
         log_retry(batch, attempt, outcome.error, wait)
         yield Sleep(wait)
+
+
+def _secrets(credential: KeyCredential, options: ClientOptions) -> tuple[str, ...]:
+    """What an error must never show: the keys, and any Authorization the caller set in `headers` itself."""
+    given = [v for k, v in options.headers.items() if k.lower() == "authorization"]
+    tokens = [v.split(None, 1)[-1] for v in given if v.strip()]
+    return (*credential.secrets(), *tokens)
 
 
 def _transport_outcome(exc: httpx.HTTPError | None, batch: Batch, client_request_id: str) -> Outcome:

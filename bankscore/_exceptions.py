@@ -87,7 +87,13 @@ class InputValidationError(BankscoreError, ValueError):
 
 
 class APIError(BankscoreError):
-    """Something went wrong talking to the endpoint."""
+    """Something went wrong talking to the endpoint.
+
+    `request_id` is the service's id for the request (its x-ms-request-id / x-request-id header, else the
+    correlation id its error body carried); `client_request_id` is the x-ms-client-request-id the client
+    sent; `code` is the service's own error code (ARM/Azure ML `code`, an OAuth `error`, a managed
+    endpoint's `key_auth_access_denied`), when the body had one; `body` is the body, redacted and bounded.
+    """
 
     def __init__(
         self,
@@ -98,14 +104,18 @@ class APIError(BankscoreError):
         client_request_id: str | None = None,
         rows: tuple[int, int] | None = None,
         body: Any = None,
+        code: str | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
-        self.request_id = request_id
+        self.request_id = request_id or correlation_id
         self.client_request_id = client_request_id
         self.rows = rows
         self.body = body
+        self.code = code
+        self.correlation_id = correlation_id
 
     def __reduce__(self) -> tuple[Any, ...]:
         context = {
@@ -114,6 +124,8 @@ class APIError(BankscoreError):
             "client_request_id": self.client_request_id,
             "rows": self.rows,
             "body": self.body,
+            "code": self.code,
+            "correlation_id": self.correlation_id,
         }
         return (_rebuild_api_error, (type(self), self.message, context))
 
@@ -126,8 +138,10 @@ class APIError(BankscoreError):
             details.append(f"rows {self.rows[0]}–{self.rows[1] - 1}")
         if self.client_request_id:
             details.append(f"x-ms-client-request-id {self.client_request_id}")
-        if self.request_id:
+        if self.request_id and self.request_id != self.correlation_id:
             details.append(f"x-ms-request-id {self.request_id}")
+        if self.correlation_id:
+            details.append(f"correlation request {self.correlation_id}")
         if details:
             parts.append(f"({', '.join(details)})")
         return " ".join(parts)
@@ -158,7 +172,8 @@ class BadRequestError(APIStatusError):
 
 
 class AuthenticationError(APIStatusError):
-    pass
+    """The key or token was refused: a 401, or a 400/403 whose body says so (ACI's malformed-header 400,
+    a token endpoint's `unauthorized_client`, a managed endpoint's `key_auth_*` codes)."""
 
 
 class PermissionDeniedError(APIStatusError):
@@ -170,11 +185,15 @@ class NotFoundError(APIStatusError):
 
 
 class RequestTimeoutError(APIStatusError):
-    pass
+    """408: the endpoint stopped waiting for the model (which may still be running the request); retried."""
 
 
 class RequestTooLargeError(APIStatusError):
     pass
+
+
+class RequestHeadersTooLargeError(APIStatusError):
+    """431: a header the service won't take (Microsoft's server: request-id headers over 100 characters)."""
 
 
 class UnsupportedMediaTypeError(APIStatusError):
@@ -186,7 +205,7 @@ class UnprocessableEntityError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    pass
+    """429: too many requests in flight for the deployment, or the endpoint's rate limit; retried."""
 
 
 class InternalServerError(APIStatusError):
@@ -204,6 +223,7 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
     404: NotFoundError,
     408: RequestTimeoutError,
     413: RequestTooLargeError,
+    431: RequestHeadersTooLargeError,
     415: UnsupportedMediaTypeError,
     422: UnprocessableEntityError,
     429: RateLimitError,

@@ -56,6 +56,35 @@ def decode(body: bytes, expected_rows: int) -> list[Any]:
     return results
 
 
+def cut_short(body: bytes, declared_length: int | None = None) -> str | None:
+    """Why this body is the start of a longer one, or None when it is whole (however wrong it may be).
+
+    Judged from the bytes alone: fewer than Content-Length promised, or a JSON document that stops
+    before its last string, array or object is closed. A complete page that isn't JSON (HTML from a
+    proxy), a complete document that isn't scores and an empty body are whole: trying again won't help.
+    """
+    if declared_length is not None and len(body) < declared_length:
+        return f"got {len(body)} of the {declared_length} bytes its Content-Length announced"
+    text = body
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:  # cut inside a multi-byte character: judge the bytes before it
+        if exc.end != len(body) or exc.start < len(body) - 3:
+            return None
+        text = body[: exc.start]
+    stripped = text.strip()
+    if stripped[:1] not in (b"{", b"[", b'"'):
+        return None
+    try:
+        orjson.loads(stripped)
+    except orjson.JSONDecodeError as exc:
+        # orjson counts characters of the text it decoded; an error past the last one is an early end.
+        document = exc.doc if isinstance(exc.doc, str) else stripped.decode("utf-8", "replace")
+        if exc.pos >= len(document.rstrip()):
+            return f"its JSON ends after {len(body)} bytes, before the document is closed"
+    return None
+
+
 def _preview(body: bytes, limit: int = 120) -> str:
     text = body[:limit].decode("utf-8", "replace").replace("\n", " ").strip()
     return repr(text + ("…" if len(body) > limit else ""))

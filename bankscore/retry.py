@@ -1,9 +1,12 @@
 """When to try a request again, and how long to wait: Azure's retry guidance as one small policy.
 
 Transient answers (408, 429, 502, 503, 504) and transport failures are retried with full-jitter
-exponential backoff, `Retry-After` is honoured up to a cap, and a total deadline bounds the
-whole call. Scoring is idempotent, so repeating a POST is safe; client mistakes and model
-errors are never repeated.
+exponential backoff, `Retry-After` (or Azure's `retry-after-ms` / `x-ms-retry-after-ms`) is honoured
+up to a cap, and a total deadline bounds the whole call. Scoring is idempotent, so repeating a POST
+is safe — even after a 408 or 504, when the model may still be running the first one. Client
+mistakes (400, 401, 403, 404, 413 on one row, 415, 422, 431), model errors (424, a 5xx with
+x-ms-run-function-failed, a 200 carrying `{"error"}`) and a complete 200 that isn't scores are never
+repeated; a 200 whose body was cut off on the way is.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -70,3 +74,17 @@ def parse_retry_after(value: str | None) -> float | None:
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)
+
+
+def retry_after_header(headers: Mapping[str, str]) -> str | None:
+    """The wait an answer asks for, in seconds as `Retry-After` gives them: Azure's millisecond headers first."""
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        value = headers.get(name)
+        if value:
+            try:
+                milliseconds = float(value.strip())
+            except ValueError:
+                continue
+            if milliseconds == milliseconds and milliseconds >= 0:  # not NaN
+                return repr(milliseconds / 1000)
+    return headers.get("retry-after")

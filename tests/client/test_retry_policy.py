@@ -36,6 +36,7 @@ from bankscore import (
     ModelError,
     NotFoundError,
     PermissionDeniedError,
+    RequestHeadersTooLargeError,
     RequestTooLargeError,
     ResponseDecodeError,
     RetryPolicy,
@@ -45,7 +46,7 @@ from bankscore import (
 )
 from bankscore._base_client import USER_AGENT
 from bankscore.bankmarketing.schema import SAMPLE_ROWS
-from bankscore.retry import RETRYABLE_STATUSES, parse_retry_after
+from bankscore.retry import RETRYABLE_STATUSES, parse_retry_after, retry_after_header
 from bankscore.validation import to_table
 from tests.support.twins import AsyncioWith, replace_transport
 
@@ -180,6 +181,29 @@ def test_a_200_with_a_truncated_body_is_retried(make_client: Callable[..., Clien
     assert script.attempts == 2
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"<html><body>maintenance</body></html>", b'{"not JSON": 1}', b'"Healthy"', b'{"foo": 1}', b""],
+    ids=["html", "key-named-not-json", "json-string", "other-object", "empty"],
+)
+def test_a_complete_200_that_is_not_scores_is_not_retried(make_client: Callable[..., Client], body: bytes) -> None:
+    """Truncation is judged from the body, never from the words of the decode error."""
+    script = Script(httpx.Response(200, content=body))
+    client = make_client(script)
+    with pytest.raises(ResponseDecodeError):
+        client.predict(rows(2))
+    assert script.attempts == 1
+
+
+def test_a_200_shorter_than_its_content_length_is_retried(make_client: Callable[..., Client]) -> None:
+    """(Over real HTTP httpx raises for this itself; a mock transport hands the short body over.)"""
+    short = httpx.Response(200, content=b'{"Results": []}', headers={"content-length": "90"})
+    script = Script(short, results_for)
+    client = make_client(script)
+    assert client.predict(rows(2)).tolist() == labels(2)
+    assert script.attempts == 2
+
+
 def test_a_200_with_the_wrong_count_is_not_retried(make_client: Callable[..., Client]) -> None:
     script = Script(httpx.Response(200, json={"Results": ["no"]}))
     client = make_client(script)
@@ -200,6 +224,7 @@ def test_a_200_with_the_wrong_count_is_not_retried(make_client: Callable[..., Cl
         (404, NotFoundError),
         (415, UnsupportedMediaTypeError),
         (422, UnprocessableEntityError),
+        (431, RequestHeadersTooLargeError),
         (500, InternalServerError),
         (501, InternalServerError),
     ],
@@ -213,7 +238,11 @@ def test_client_errors_are_raised_after_one_attempt(
         client.predict(rows(2))
     assert type(caught.value) is error
     assert caught.value.status_code == status
-    assert caught.value.message == f"scripted {status}"
+    if status == 431:  # its number alone misleads: the message says what it means, then what the body said
+        assert caught.value.message.startswith("the request's headers are too large")
+        assert caught.value.message.endswith(": scripted 431")
+    else:
+        assert caught.value.message == f"scripted {status}"
     assert script.attempts == 1
     assert waits == []
 
@@ -631,6 +660,21 @@ def test_parse_retry_after_seconds(header: str, seconds: float) -> None:
 @pytest.mark.parametrize("header", [None, "", "   ", "soon", "5s", "nan", "1,5", "Tomorrow at noon", "Mon, 99 Foo"])
 def test_parse_retry_after_garbage_is_none(header: str | None) -> None:
     assert parse_retry_after(header) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"x-ms-retry-after-ms": "1500", "retry-after": "9"}, 1.5),
+        ({"retry-after-ms": "soon", "retry-after": "2"}, 2.0),
+        ({"retry-after-ms": "-5", "retry-after": "2"}, 2.0),
+        ({}, None),
+    ],
+)
+def test_azure_millisecond_headers_come_before_retry_after(headers: dict[str, str], seconds: float | None) -> None:
+    assert parse_retry_after(retry_after_header(httpx.Headers(headers))) == seconds
 
 
 def test_parse_retry_after_http_dates() -> None:
