@@ -2,18 +2,23 @@
 
 Column names like `emp.var.rate` aren't Python identifiers, so fields get safe names
 (`emp_var_rate`) and keep the wire name as their alias; dumping by alias gives back exactly
-the row the endpoint expects.
+the row the endpoint expects. Fields read values as the client's validation does (text,
+Decimal and numpy numbers by value, pandas' NA as missing), so a row model accepts what a
+DataFrame or a dict would.
 """
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
-from typing import Any
+import sys
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from .contract import Column, Contract
+from .validation import as_plain
 
 _PY_TYPES: dict[str, Any] = {"int64": int, "double": float, "string": str, "boolean": bool, "any": Any}
 
@@ -48,11 +53,20 @@ def python_type(column: Column) -> Any:
     return kind if column.required else kind | None
 
 
+def _read(kind: str, value: Any) -> Any:
+    """What validation makes of the value; pydantic then checks the result (and words the error)."""
+    pandas = sys.modules.get("pandas")  # a pandas NA can only come from an imported pandas
+    if pandas is not None and value is pandas.NA:
+        return None
+    return as_plain(value, kind)
+
+
 def build_row_model(contract: Contract, name: str = "Row") -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for column, attr in zip(contract.columns, field_names(contract).values(), strict=True):
         default = ... if column.required else None
-        fields[attr] = (python_type(column), Field(default, alias=column.name))
+        read = BeforeValidator(functools.partial(_read, column.type))
+        fields[attr] = (Annotated[python_type(column), read], Field(default, alias=column.name))
     model: type[BaseModel] = create_model(
         name,
         __config__=ConfigDict(populate_by_name=True, extra="forbid", frozen=True),

@@ -4,13 +4,22 @@ Every input form (DataFrame, list of dicts, list of row models) becomes plain co
 first; the checks then run once per column with C-speed type-set tests, and the row-by-row
 search for offenders runs only when a column is already known to be bad. pandas is imported
 on first use, not with the package.
+
+Cells are judged by value, as Microsoft's server judges them (it casts each column to the
+sample's dtype): in a number column, text that reads as a number ("57", " -1.8 ", "5.7e1"),
+`Decimal`, numpy scalars and whole floats in whole-number columns are the numbers they mean,
+sent as JSON numbers. That conversion is the slow path, taken only by a column the type-set
+test didn't pass; a column of plain ints and floats never pays for it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+import numbers
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel
@@ -112,10 +121,33 @@ def _from_records(records: list[Any], contract: Contract, extra_columns: ExtraCo
         raise InputValidationError(problems[:MAX_PROBLEMS], total=len(problems), hint=_column_hint(contract))
     columns = {name: [r.get(name) for r in records] for name in contract.column_names}
     for name, values in columns.items():  # NaN means "missing" in records too, as it does in DataFrames
-        if float in set(map(type, values)) and any(v != v for v in values):
-            columns[name] = [None if v != v else v for v in values]
+        found = set(map(type, values))
+        if found <= _PLAIN_CELLS:
+            if float in found and any(v != v for v in values):
+                columns[name] = [None if v != v else v for v in values]
+        else:  # pd.NA, NaT, numpy and Decimal NaNs: what a DataFrame's isna() would call missing
+            columns[name] = _holes_to_none(values)
     ignored = tuple(sorted(seen - set(contract.types)))
     return Table(columns, len(records), pd.RangeIndex(len(records)), ignored)
+
+
+_PLAIN_CELLS: Final = frozenset({int, float, str, bool, type(None)})
+
+
+def _holes_to_none(values: list[Any]) -> list[Any]:
+    import numpy as np
+    import pandas as pd
+
+    na, nat = pd.NA, pd.NaT
+
+    def hole(v: Any) -> bool:
+        if v is None or v is na or v is nat:
+            return True
+        if isinstance(v, float | np.floating):
+            return bool(v != v)
+        return isinstance(v, Decimal) and v.is_nan()
+
+    return [None if hole(v) else v for v in values]
 
 
 def _column_problems(
@@ -150,7 +182,11 @@ def _column_hint(contract: Contract) -> str:
 
 
 def validate(table: Table, contract: Contract, *, max_problems: int = MAX_PROBLEMS) -> None:
-    """Type-check every column; coerces whole floats to int in int64 columns (Excel sends 45.0 for 45)."""
+    """Check every column by value; cells that mean a number of the column's kind become plain ints and floats.
+
+    Whole floats in int64 columns (Excel's 45.0) become ints; numeric text, Decimals and numpy scalars
+    become the numbers they hold. A column the type-set test passes is left as it is.
+    """
     problems: list[Problem] = []
     total = 0
     for column in contract.columns:
@@ -164,11 +200,12 @@ def validate(table: Table, contract: Contract, *, max_problems: int = MAX_PROBLE
             if kind == "int64" and float in found:  # whole floats (Excel's 45.0) become ints
                 table.columns[column.name] = [None if v is None else int(v) for v in values]
             continue
-        for i, value in enumerate(values):
-            if _ok(value, kind, column.required):
-                continue
+        converted, bad = _convert(values, found, kind, column.required)
+        table.columns[column.name] = converted
+        for i in bad:
             total += 1
             if len(problems) < max_problems:
+                value = values[i]
                 problems.append(Problem(table.index[i], column.name, value, _describe(kind, value)))
     if problems:
         raise InputValidationError(problems, total=total, hint="Fix these cells, or drop their rows, and try again.")
@@ -191,7 +228,9 @@ def _column_ok(values: list[Any], found: set[type], kind: str) -> bool:
     if kind == "boolean":
         return found <= {bool}
     if kind == "double":
-        return found <= {float, int} and all(map(math.isfinite, present))
+        if not (found <= {float, int} and all(map(math.isfinite, present))):
+            return False
+        return int not in found or _within_int64(v for v in present if type(v) is int)  # else sent as floats
     if kind == "int64":
         if not found <= {int, float}:
             return False
@@ -201,34 +240,190 @@ def _column_ok(values: list[Any], found: set[type], kind: str) -> bool:
     return True
 
 
-def _ok(value: Any, kind: str, required: bool) -> bool:
-    t = type(value)
-    if value is None:
-        return not required
-    if kind == "int64":
-        whole = t is int or (t is float and math.isfinite(value) and value.is_integer())
-        return whole and INT64_MIN <= value <= INT64_MAX
-    if kind == "double":
-        return (t is int or t is float) and math.isfinite(value)
-    if kind == "string":
-        return t is str
-    if kind == "boolean":
-        return t is bool
-    return True
+def _within_int64(ints: Iterable[int]) -> bool:
+    ints = list(ints)
+    return not ints or (min(ints) >= INT64_MIN and max(ints) <= INT64_MAX)
+
+
+_BAD: Final = object()  # a cell that can't be what the column wants
+
+
+def _convert(values: list[Any], found: set[type], kind: str, required: bool) -> tuple[list[Any], list[int]]:
+    """The slow path: each cell as the plain value its column wants, and the positions of those that can't be.
+
+    Cells that can't be converted keep their value, so the problem shows what the caller gave.
+    """
+    holes_allowed = not required or type(None) not in found
+    if kind in ("int64", "double") and str in found and found <= {str, type(None)} and holes_allowed:
+        parsed = _parse_text_column(values, found, kind)  # numbers read as text: C-speed first
+        if parsed is not None:
+            return parsed, []
+    convert = _CONVERTERS[kind]
+    out: list[Any] = []
+    bad: list[int] = []
+    for i, value in enumerate(values):
+        if value is None:
+            if required:
+                bad.append(i)
+            out.append(None)
+            continue
+        result = convert(value)
+        if result is _BAD:
+            bad.append(i)
+            result = value
+        out.append(result)
+    return out, bad
+
+
+def _parse_text_column(values: list[Any], found: set[type], kind: str) -> list[Any] | None:
+    """A column of numbers as text, parsed with `int` / `float` in one go; None if any cell needs a closer look."""
+    present = [v for v in values if v is not None] if type(None) in found else values
+    try:
+        numbers_: list[Any] = list(map(int if kind == "int64" else float, present))
+    except ValueError:
+        return None
+    if kind == "int64" and not _within_int64(numbers_):
+        return None
+    if kind == "double" and not all(map(math.isfinite, numbers_)):
+        return None
+    if len(numbers_) == len(values):
+        return numbers_
+    parsed = iter(numbers_)
+    return [None if v is None else next(parsed) for v in values]
+
+
+def _exact(value: Any) -> int | float | Decimal | None:
+    """The number a cell means, without rounding it: an int, a float or a Decimal; None if it means none.
+
+    Text is read as Python's `int` and `float` read it (surrounding spaces, a sign, an exponent), the way
+    Microsoft's server's pandas cast reads it; booleans are not numbers here.
+    """
+    if isinstance(value, str):
+        for parse in (int, Decimal, float):  # Decimal keeps "5.7e1" exact; float takes exponents Decimal can't
+            try:
+                number: int | float | Decimal = parse(value)
+            except (ValueError, ArithmeticError):
+                continue
+            return number
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return int(value)  # subclasses (IntEnum) become plain ints
+    if isinstance(value, float):
+        return float(value)  # numpy's float64 becomes a plain float
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, numbers.Integral):  # numpy integers
+        return int(value)
+    if isinstance(value, numbers.Real):  # numpy floats, widened exactly
+        return float(value)
+    return None
+
+
+def _to_int64(value: Any) -> Any:
+    number = value if type(value) is int or type(value) is float else _exact(value)
+    if isinstance(number, float):
+        if not (math.isfinite(number) and number.is_integer()):
+            return _BAD
+        number = int(number)
+    elif isinstance(number, Decimal):
+        if not number.is_finite() or (not number.is_zero() and number.adjusted() > 18):  # 1e19 and up: too big
+            return _BAD
+        if number != number.to_integral_value():
+            return _BAD
+        number = int(number)
+    elif number is None:
+        return _BAD
+    return number if INT64_MIN <= number <= INT64_MAX else _BAD
+
+
+def _to_double(value: Any) -> Any:
+    if type(value) is float:
+        return value if math.isfinite(value) else _BAD
+    if isinstance(value, str):
+        try:
+            number: Any = float(value)
+        except ValueError:
+            return _BAD
+    else:
+        number = value if type(value) is int else _exact(value)
+    if number is None:
+        return _BAD
+    if type(number) is int:
+        if INT64_MIN <= number <= INT64_MAX:
+            return number
+    elif isinstance(number, Decimal) and not number.is_finite():
+        return _BAD
+    try:
+        number = float(number)
+    except OverflowError:
+        return _BAD
+    return number if math.isfinite(number) else _BAD
+
+
+def _to_string(value: Any) -> Any:
+    return str(value) if isinstance(value, str) else _BAD  # numpy's str_ and other str subclasses
+
+
+def _to_boolean(value: Any) -> Any:
+    import numpy as np
+
+    return bool(value) if isinstance(value, bool | np.bool_) else _BAD
+
+
+_CONVERTERS: Final[dict[str, Callable[[Any], Any]]] = {
+    "int64": _to_int64,
+    "double": _to_double,
+    "string": _to_string,
+    "boolean": _to_boolean,
+}
+
+
+def as_plain(value: Any, kind: str) -> Any:
+    """The plain int, float, str or bool a cell means for a column of `kind`; the value itself if it means none."""
+    converter = _CONVERTERS.get(kind)
+    if converter is None or value is None:
+        return value
+    result = converter(value)
+    return value if result is _BAD else result
+
+
+# Digits grouped by a thousands separator, or with a decimal comma: 1,260  1 260  1'260  1.260,5  -1,8
+_SEPARATED: Final = re.compile(r"[+-]?\d[\d.,'\u00a0\u202f ]*\d")
+_GROUPED_BY_POINTS: Final = re.compile(r"[+-]?\d{1,3}(\.\d{3})+")
 
 
 def _describe(kind: str, value: Any) -> str:
-    if value is None:
+    if value is None or (isinstance(value, str) and not value.strip()):
         return f"{_EXPECTED[kind]}; the cell is empty"
-    if kind == "double" and isinstance(value, float) and not math.isfinite(value):
-        return "a finite number"
-    if kind == "int64" and type(value) in (int, float) and math.isfinite(value) and float(value).is_integer():
+    if kind not in ("int64", "double"):
+        return _EXPECTED[kind]
+    number = _exact(value)
+    text = value.strip() if isinstance(value, str) else None
+    if number is None:
+        if text is not None and _SEPARATED.fullmatch(text):
+            return f"{_EXPECTED[kind]}, written without thousands separators or a decimal comma"
+        return _EXPECTED[kind]
+    if isinstance(number, int):
+        finite = whole = True
+    elif isinstance(number, Decimal):
+        finite = number.is_finite()
+        whole = finite and number == number.to_integral_value()
+    else:
+        finite = math.isfinite(number)
+        whole = finite and number.is_integer()
+    if kind == "double":
+        return "a finite number" if not finite else "a number within the double range (about ±1.8e308)"
+    if whole:
         return "a whole number within the int64 range"
+    if text is not None and _GROUPED_BY_POINTS.fullmatch(text):
+        return f"{_EXPECTED[kind]}, written without thousands separators or a decimal comma"
     return _EXPECTED[kind]
 
 
 def coerce_numpy(value: Any) -> Any:
-    """orjson default hook: numpy scalars and timestamps that slipped through `tolist`."""
+    """orjson default hook: numpy scalars, Decimals and timestamps left in columns of any type."""
     import numpy as np
     import pandas as pd
 
@@ -236,4 +431,9 @@ def coerce_numpy(value: Any) -> Any:
         return value.item()
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
+    if isinstance(value, Decimal):  # the number it holds: whole ones as ints, others as the nearest double
+        for kind in ("int64", "double"):
+            number = as_plain(value, kind)
+            if number is not value:
+                return number
     raise TypeError(f"can't send a {type(value).__name__} as JSON")

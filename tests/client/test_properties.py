@@ -11,6 +11,7 @@ import importlib.util
 import json
 import math
 import struct
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -93,13 +94,18 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     "string": texts,
     "boolean": st.booleans(),
 }
-# Cells a column of each type must reject. The int64 list includes bools (bool is an int subclass)
-# and floats with a fraction; the double list includes both infinities.
+# Cells a column of each type must reject. The int64 list includes bools (bool is an int subclass),
+# floats with a fraction and text that isn't a whole number; the double list includes both infinities
+# and text that isn't a finite number. (Text that is a number is valid: see the numeric-text properties.)
+NOT_WHOLE_TEXT = ("twelve", "12.5", "1,260", "", " ", "true", "NaN", "1e400", "0x1f")
+NOT_NUMBER_TEXT = ("one", "1,5", "", "inf", "NaN", "1e400")
+NOT_PLAIN = (Decimal("2.5"), np.float64(0.5), np.True_)  # Decimals and numpy scalars are judged by value too
+NOT_WHOLE = (None, True, False, 1.5, -0.25, 1e15 + 0.5, math.inf, math.nan, [1], {"a": 1}, b"12")
 INVALID: dict[str, tuple[Any, ...]] = {
-    "int64": ("12", None, True, False, 1.5, -0.25, 1e15 + 0.5, float("inf"), float("nan"), [1], {"a": 1}),
-    "double": ("1.0", None, True, False, float("inf"), float("-inf"), [1.0], b"1"),
-    "string": (1, 1.5, None, True, b"bytes", ["a"], {"a": "b"}),
-    "boolean": (1, 0, "true", None, 1.0, "False"),
+    "int64": (*NOT_WHOLE_TEXT, *NOT_PLAIN, *NOT_WHOLE),
+    "double": (*NOT_NUMBER_TEXT, None, True, False, math.inf, -math.inf, [1.0], b"1", Decimal("Infinity"), np.True_),
+    "string": (1, 1.5, None, True, b"bytes", ["a"], {"a": "b"}, np.int64(1), Decimal("1")),
+    "boolean": (1, 0, "true", None, 1.0, "False", np.int64(1)),
 }
 
 column_names = st.text(min_size=1, max_size=12)
@@ -320,6 +326,76 @@ def test_a_hole_in_a_nullable_dtype_column_goes_as_null_when_optional(dtype: str
     assert orjson.loads(encode(table, contract, "predict")) == {"data": [{"a": value}, {"a": None}]}
 
 
+# ------------------------------------------------------------------------------------ numbers of other types
+
+
+@st.composite
+def number_forms(draw: st.DrawFn, kind: str, value: Any) -> Any:
+    """`value` as people hand it over: text (as a CSV read as text, or the studio's samples, give it), with spaces,
+    in scientific notation, a Decimal, a numpy scalar, or (whole numbers) a float as Excel gives it."""
+    if kind == "int64":
+        forms: list[Any] = [value, str(value), f"  {value}\t", f"{Decimal(value):E}", f"{value}.0", Decimal(value)]
+        forms += [Decimal(f"{value}.000"), np.int64(value), np.str_(value)]
+        if abs(value) <= INT53:
+            forms += [float(value), np.float64(value), f"{float(value)!r}"]
+        if value >= 0:
+            forms.append(f"+{value}")
+    elif kind == "double":
+        text = repr(value)
+        forms = [value, text, f" {text} ", f"{Decimal(text):E}", Decimal(text), np.float64(value), np.str_(text)]
+    else:
+        forms = [value, np.str_(value)] if "\x00" not in value else [value]  # numpy's str_ drops trailing NULs
+    return draw(st.sampled_from(forms))
+
+
+def dressed(data: st.DataObject, contract: Contract, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{name: data.draw(number_forms(contract.types[name], v)) for name, v in row.items()} for row in rows]
+
+
+@PROPERTY
+@given(data=st.data(), envelope=st.sampled_from(ENVELOPES))
+def test_numbers_of_other_types_travel_as_the_plain_numbers_they_mean(data: st.DataObject, envelope: str) -> None:
+    """Text, Decimal and numpy forms of a value are sent as the JSON number itself, bit for bit, cell by cell
+    in mixed columns as in columns that are all text."""
+    contract = data.draw(contracts(envelope, kinds=("int64", "double", "string")))
+    rows = data.draw(rows_for(contract))
+    table = to_table(dressed(data, contract, rows), contract)
+    assert_rows_equal(sent_rows(encode(table, contract, "predict"), contract), rows)
+
+
+# Text columns of a DataFrame: object (read_csv(dtype=str), hand-built), pandas' default str dtype (read_csv of a
+# column with one non-number in pandas 3), the nullable "string" dtype, and pyarrow-backed text where installed.
+TEXT_DTYPES: tuple[Any, ...] = (object, "str", "string", *_arrow("string[pyarrow]"))
+
+
+@PROPERTY
+@given(data=st.data())
+def test_dataframe_columns_of_numbers_as_text_travel_as_numbers(data: st.DataObject) -> None:
+    contract = data.draw(contracts(kinds=("int64", "double", "string")))
+    rows = data.draw(rows_for(contract))
+    texts_ = [{k: str(data.draw(number_forms(contract.types[k], v))) for k, v in r.items()} for r in rows]
+    frame = pd.DataFrame(
+        {
+            c.name: pd.Series([r[c.name] for r in texts_], dtype=data.draw(st.sampled_from(TEXT_DTYPES)))
+            for c in contract.columns
+            if c.type != "string"
+        }
+        | {c.name: pd.Series([r[c.name] for r in rows], dtype=object) for c in contract.columns if c.type == "string"}
+    )[list(contract.column_names)]
+    table = to_table(frame, contract)
+    assert_rows_equal(sent_rows(encode(table, contract, "predict"), contract), rows)
+
+
+@PROPERTY
+@given(value=st.integers(-(2**63), 2**63 - 1), form=st.sampled_from((str, Decimal, np.int64, "{:E}".format)))
+def test_whole_numbers_as_text_or_decimal_are_never_rounded(value: int, form: Any) -> None:
+    """No float in between: 9007199254740993 as text is sent as 9007199254740993, not ...992."""
+    contract = Contract(envelope="data", columns=(Column("n", "int64"),), supports_proba=True, declared_output="")
+    cell = form(Decimal(value)) if form is not np.int64 and form is not str else form(value)
+    table = to_table([{"n": cell}], contract)
+    assert orjson.loads(encode(table, contract, "predict")) == {"data": [{"n": value}]}
+
+
 # ------------------------------------------------------------------------------------ invalid cells
 
 
@@ -391,6 +467,16 @@ def test_nan_in_an_optional_double_column_of_records_goes_as_null() -> None:
     )
     table = to_table([{"x": float("nan")}, {"x": None}, {"x": 2.5}], contract)
     assert orjson.loads(encode(table, contract, "predict")) == {"data": [{"x": None}, {"x": None}, {"x": 2.5}]}
+
+
+@pytest.mark.parametrize("hole", [pd.NA, pd.NaT, np.float32("nan"), Decimal("NaN")], ids=repr)
+def test_any_missing_marker_among_floats_in_records_goes_as_null(hole: Any) -> None:
+    """`pd.NA != pd.NA` is NA, whose truth value raises: a record holding it next to floats once crashed."""
+    contract = Contract(
+        envelope="data", columns=(Column("x", "double", required=False),), supports_proba=True, declared_output=""
+    )
+    table = to_table([{"x": 1.5}, {"x": hole}], contract)
+    assert orjson.loads(encode(table, contract, "predict")) == {"data": [{"x": 1.5}, {"x": None}]}
 
 
 @pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 2**64, 1e20])
