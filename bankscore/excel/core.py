@@ -21,7 +21,7 @@ import pandas as pd
 from .. import Method, ScoringClient
 from .._exceptions import APIError, BankscoreError, InputValidationError
 from ..contract import Contract
-from ..validation import to_table
+from ..validation import as_plain, to_table
 
 What = Literal["predict", "proba"]
 Cell = Any
@@ -99,11 +99,14 @@ def coerce(value: Cell, kind: str, column: str) -> Any:
         return str(value) if not isinstance(value, str) else value.strip()
     if isinstance(value, datetime | date):
         raise ValueError(f"{column}: a date is not {_WANTED[kind]}")
-    if isinstance(value, str):
-        try:
-            value = float(value.strip().replace(",", ""))  # numbers stored as text
-        except ValueError:
-            raise ValueError(f"{column}: {_short(value)} is not {_WANTED[kind]}") from None
+    if isinstance(value, str) and kind in ("int64", "double"):
+        # Numbers stored as text read by the SDK's own rules: exact, and never guessing at "1,5" (1.5 or 15?).
+        number = as_plain(value, kind)
+        if isinstance(number, str):
+            separated = any(mark in value for mark in ",'\u00a0")
+            hint = " (type it without thousands separators, with a decimal point)" if separated else ""
+            raise ValueError(f"{column}: {_short(value)} is not {_WANTED[kind]}{hint}")
+        return number
     if isinstance(value, int | float):
         number = float(value)
         if not math.isfinite(number):

@@ -23,6 +23,7 @@ from pandas.api.types import is_numeric_dtype
 from .._atomic import atomic_path
 from .._exceptions import FileFormatError
 from .._extras import installed, require
+from ..validation import as_plain
 
 DEFAULT_CHUNK_ROWS: Final = 50_000
 FORMATS: Final = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx", ".jsonl": "jsonl"}
@@ -143,9 +144,10 @@ def restore_numbers(frame: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFra
                 continue
             except (ValueError, TypeError):
                 pass
-            numbers = pd.to_numeric(frame[name], errors="coerce")
-            parsed = numbers.notna()
-            frame[name] = frame[name].astype(object).where(~parsed, numbers.astype(object))
+            # Cell by cell, by the SDK's rules: exact (no big int through a float), the bad cells left as they are.
+            frame[name] = pd.Series(
+                [as_plain(value, kind) for value in frame[name].tolist()], index=frame.index, dtype=object
+            )
     return frame
 
 

@@ -103,7 +103,9 @@ def test_header_problems_are_one_clear_sentence(scorer: ExcelScorer, headers: li
     [
         (45.0, "int64", 45),
         ("45", "int64", 45),
-        (" 1,200 ", "double", 1200.0),
+        (" 1200 ", "double", 1200.0),
+        ("5.7e1", "int64", 57),
+        ("9007199254740993", "int64", 9007199254740993),  # exact: text never passes through a float
         (1.5, "double", 1.5),
         (3.0, "string", "3"),
         (" married ", "string", "married"),
@@ -122,6 +124,11 @@ def test_excel_values_are_coerced(value: Any, kind: str, expected: Any) -> None:
         ("", "string", "age is empty"),
         (45.5, "int64", "45.5 is not a whole number"),
         ("old", "int64", "'old' is not a whole number"),
+        ("57.5", "int64", "'57.5' is not a whole number"),
+        # A separator's meaning depends on the locale (1,5 is 1.5 in Germany, 15 nowhere): refused, never guessed.
+        ("1,5", "double", r"'1,5' is not a number \(type it without thousands separators, with a decimal point\)"),
+        (" 1,200 ", "double", "without thousands separators"),
+        ("NaN", "double", "'NaN' is not a number"),
         (True, "double", "True is not a number"),
         (dt.datetime(2024, 5, 1), "double", "a date is not a number"),
         (float("inf"), "double", "is not a number"),

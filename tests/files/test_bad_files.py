@@ -81,3 +81,15 @@ def test_bad_files(endpoint: Any, tmp_path: Path, case: str, make: Any, fragment
         assert fragment in errors[0], f"{case}: {fragment!r} not in {errors[0]!r}"
     assert len(errors[0]) < 1_000, "one readable line, even for a 10 MB cell"
     assert not target.exists()
+
+
+def test_a_number_column_with_one_bad_cell_keeps_the_others_exact(tmp_path: Path) -> None:
+    """pandas reads such a column as text; the good cells get their numbers back by the SDK's rules, not through a
+    float (2**53 + 1 would round), and only the bad cell stays text, so only it is reported."""
+    from bankscore.files import iter_frames
+
+    path = tmp_path / "mixed.csv"
+    path.write_text("age,duration\n9007199254740993,1\nabc,2\n 57 ,3\n", encoding="utf-8")
+    (frame,) = iter_frames(path, types={"age": "int64", "duration": "int64"})
+    assert frame["age"].tolist() == [9007199254740993, "abc", 57]
+    assert type(frame["age"].iloc[0]) is int
