@@ -3,7 +3,7 @@
 Large bodies first try Arrow's JSON reader against the exact expected schema: it parses and
 type-checks outside the GIL, so the service's requests overlap each other and the caller's
 work. Anything it does not accept exactly as the Python path would (a null, an extra key, a
-whole float in an int column, NaN, a BOM, ...) falls through to the Python path, which gives
+whole float in an int column, a numeric string, NaN, a BOM, ...) falls through to the Python path, which gives
 the authoritative answer and the precise error. That path checks per column over plain lists
 (set-of-types tests run at C speed) and goes cell by cell only when a column is not plainly of its type.
 
