@@ -41,6 +41,21 @@ access_logger = logging.getLogger("bankscore.server.access")
 error_logger = logging.getLogger("bankscore.server")
 
 
+_UNAUTHORIZED: Final = {
+    Verdict.MISSING: "Missing Authorization header; send 'Authorization: Bearer <key>'",
+    Verdict.EMPTY: "The Authorization header says 'Bearer' but holds no key (is the key variable empty?); "
+    "send 'Authorization: Bearer <key>'",
+    Verdict.WRONG: "Invalid key: the Bearer key matches neither of this service's keys",
+}
+
+
+def _is_json(media_type: bytes) -> bool:
+    """application/json or application/*+json, as Flask's `is_json` (and so Microsoft's server) reads it."""
+    return media_type == b"application/json" or (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    )
+
+
 class _Disconnected(Exception):
     pass
 
@@ -169,14 +184,11 @@ class ScoringApp:
             if verdict is Verdict.MALFORMED:
                 return await self._json(send, exchange, 400, {"message": MALFORMED_MESSAGE})
             if verdict is not Verdict.OK:
-                message = (
-                    "Missing Authorization header; send 'Authorization: Bearer <key>'"
-                    if verdict is Verdict.MISSING
-                    else "Invalid key: the Bearer key matches neither of this service's keys"
+                return await self._json(
+                    send, exchange, 401, {"message": _UNAUTHORIZED[verdict]}, [(b"www-authenticate", b"Bearer")]
                 )
-                return await self._json(send, exchange, 401, {"message": message}, [(b"www-authenticate", b"Bearer")])
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if content_type != b"application/json":
+        if not _is_json(content_type):
             shown = content_type.decode("latin-1") or "none"
             return await self._json(
                 send, exchange, 415, {"message": f"Content-Type must be application/json, not {shown}"}

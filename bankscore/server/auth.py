@@ -26,6 +26,7 @@ MALFORMED_MESSAGE: Final = (
 class Verdict(Enum):
     OK = "ok"
     MISSING = "missing"
+    EMPTY = "empty"  # "Bearer " and nothing after it: the sample clients' habit with an unset key
     MALFORMED = "malformed"
     WRONG = "wrong"
 
@@ -44,9 +45,11 @@ class KeyRing:
         if header is None:
             return Verdict.MISSING
         scheme, _, token = header.strip().partition(b" ")
-        if scheme.lower() != b"bearer" or not token.strip():
+        if scheme.lower() != b"bearer":
             return Verdict.MALFORMED
         token = token.strip()
+        if not token:
+            return Verdict.EMPTY
         # Both comparisons always run: the time taken does not depend on which key matched.
         primary_ok = hmac.compare_digest(token, self.primary.encode())
         secondary_ok = hmac.compare_digest(token, (self.secondary or self.primary).encode())

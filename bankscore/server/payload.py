@@ -3,9 +3,16 @@
 Large bodies first try Arrow's JSON reader against the exact expected schema: it parses and
 type-checks outside the GIL, so the service's requests overlap each other and the caller's
 work. Anything it does not accept exactly as the Python path would (a null, an extra key, a
-whole float in an int column, NaN, a BOM, ...) falls through to the Python path, which gives
+whole float in an int column, a numeric string, NaN, a BOM, ...) falls through to the Python path, which gives
 the authoritative answer and the precise error. That path checks per column over plain lists
-(set-of-types tests run at C speed) and searches row by row only once something is wrong.
+(set-of-types tests run at C speed) and goes cell by cell only when a column is not plainly of its type.
+
+Cell by cell it reads values as Microsoft's server does (inference-schema casts the rows to the
+sample's dtypes): a numeric string becomes its number ("57", " 57 ", "-1.8", "1e3"), and a number
+or boolean in a category column becomes its text. Where that server would silently score something
+other than what was sent (57.5 truncated to 57, true as 1, NaN or inf fed to the model) or fail
+with a generic 500 ("57.0" in an int column, "", "abc", null in an int column), this service
+answers 400 naming the row and the column.
 """
 
 # ruff: noqa: E402 (the extra is checked before its libraries are imported: a missing one is one clear line)
@@ -18,6 +25,9 @@ from typing import Any, Final, Literal, TypeAlias
 from .._extras import check
 
 check("server", "The embedded endpoint (and its trainer)")  # before the imports it checks for
+
+import json
+import math
 
 import numpy as np
 import orjson
@@ -36,6 +46,9 @@ MAX_LISTED_ERRORS: Final = 20
 ARROW_MIN_BYTES: Final = 16 * 1024
 _ARROW_TYPES: Final = {"int64": pa.int64(), "double": pa.float64(), "string": pa.string()}
 _BOM: Final = b"\xef\xbb\xbf"
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+_NOT_JSON_LITERALS: Final = ("NaN", "Infinity")
 
 _EXPECTED = {"int64": "a whole number (int64)", "double": "a number (double)", "string": "a string"}
 _ENVELOPE_HINT = {
@@ -111,7 +124,7 @@ class BodyParser:
 
     def _parse_arrow(self, body: bytes) -> ScoreRequest | None:
         """The rows encoded for the model, or None for anything the Python path must judge."""
-        if body.startswith(_BOM):  # Arrow skips a BOM; orjson (and so this service) rejects it
+        if body.startswith(_BOM):  # rare; the Python path strips it (and reads UTF-16/32)
             return None
         options = pa_json.ReadOptions(use_threads=False, block_size=len(body) + 1)
         try:
@@ -156,10 +169,11 @@ class BodyParser:
 def parse_body(body: bytes, envelope: ServedEnvelope, schema: InputSchema) -> ScoreRequest:
     if not body.strip():
         raise ClientError(400, f"The request body is empty; {_ENVELOPE_HINT[envelope]}")
+    body = _as_utf8(body)
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ClientError(400, f"The request body is not valid JSON ({exc}); {_ENVELOPE_HINT[envelope]}") from None
+        raise ClientError(400, _not_json_message(exc, envelope)) from None
     if not isinstance(document, dict):
         raise ClientError(
             400,
@@ -168,6 +182,34 @@ def parse_body(body: bytes, envelope: ServedEnvelope, schema: InputSchema) -> Sc
     rows, method = _unwrap(document, envelope)
     columns = rows_to_columns(rows, schema, where="Inputs.data" if envelope == "inputs" else "data")
     return ScoreRequest(rows=len(rows), method=method, columns=columns)
+
+
+def _as_utf8(body: bytes) -> bytes:
+    """The body as UTF-8 without a BOM. JSON text may also be UTF-16 or UTF-32 (RFC 4627); Python's
+    json module, and so Microsoft's server, detects those from the first bytes, and so do we."""
+    encoding = json.detect_encoding(body)
+    if encoding == "utf-8":
+        return body
+    try:
+        return body.decode(encoding).encode()
+    except UnicodeError as exc:
+        name = "UTF-8" if encoding == "utf-8-sig" else encoding.upper()
+        raise ClientError(400, f"The request body is not valid {name} text ({exc}); send UTF-8 JSON") from None
+
+
+def _not_json_message(exc: orjson.JSONDecodeError, envelope: ServedEnvelope) -> str:
+    rest = exc.doc[exc.pos : exc.pos + 8]
+    literal = next((text for text in _NOT_JSON_LITERALS if rest.startswith(text)), None)
+    if literal is not None:
+        # Python's json.dumps writes a float NaN or inf this way; Microsoft's server (Python's json) reads
+        # it and scores a missing value, which this service does not (see rows_to_columns).
+        sign = "-" if exc.doc[exc.pos - 1 : exc.pos] == "-" else ""
+        return (
+            f"The request body is not valid JSON: {sign}{literal} at line {exc.lineno} column {exc.colno} "
+            "is not a JSON value; fill in the missing or infinite number "
+            "(json.dumps(..., allow_nan=False) catches it before sending)"
+        )
+    return f"The request body is not valid JSON ({exc}); {_ENVELOPE_HINT[envelope]}"
 
 
 def _unwrap(document: dict[str, Any], envelope: ServedEnvelope) -> tuple[Any, Method]:
@@ -235,8 +277,8 @@ def rows_to_columns(rows: Any, schema: InputSchema, *, where: str = "data") -> d
             ok = found <= {float, int}
         else:
             ok = found <= {int} or (found <= {int, float} and all(float(v).is_integer() for v in values))
-        if not ok:
-            _raise_type_errors(values, name, kind, where)
+        if not ok:  # numeric strings, numbers as categories, or mistakes: cell by cell
+            values = _cast_column(values, name, kind, where)
         columns[name] = values
     return columns
 
@@ -264,31 +306,88 @@ def _raise_shape_errors(rows: Sequence[Mapping[str, Any]], expected: Sequence[st
     raise RowError(400, _with_count(message, total), errors, total)
 
 
-def _raise_type_errors(values: Sequence[Any], name: str, kind: str, where: str) -> None:
+class _Refused(Exception):
+    """A cell that can't be read as its column's type; the text says why, when the type alone doesn't."""
+
+    def __init__(self, why: str = "") -> None:
+        self.why = why
+
+
+def _as_int64(value: Any) -> Any:
+    t = type(value)
+    if t is int:
+        return value
+    if t is float:
+        if value.is_integer():
+            return value
+        raise _Refused("not a whole number; round it before sending")
+    if t is str:
+        try:
+            number = int(value)  # what numpy's astype(int64) does with text: spaces, a sign, "1_000"
+        except ValueError:
+            raise _Refused('a string must hold a whole number in digits, such as "57"') from None
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            raise _Refused("outside the int64 range")
+        return number
+    raise _Refused()
+
+
+def _as_double(value: Any) -> Any:
+    t = type(value)
+    if t is float or t is int:
+        return value
+    if t is str:
+        try:
+            number = float(value)  # what numpy's astype(float64) does with text: "-1.8", " 1e3 "
+        except ValueError:
+            raise _Refused('a string must hold a number, such as "-1.8"') from None
+        if math.isnan(number):
+            raise _Refused("a missing value; fill it in")
+        if math.isinf(number):
+            raise _Refused("not a finite number")
+        return number
+    raise _Refused()
+
+
+def _as_category(value: Any) -> Any:
+    t = type(value)
+    if t is str:
+        return value
+    if t is int or t is float or t is bool:
+        return str(value)  # its text, as a category; a level the model never saw scores as unseen
+    raise _Refused()
+
+
+_CASTS: Final = {"int64": _as_int64, "double": _as_double, "string": _as_category}
+
+
+def _cast_column(values: Sequence[Any], name: str, kind: str, where: str) -> list[Any]:
+    """The column read as `kind`, or a RowError listing every cell that can't be."""
+    cast = _CASTS[kind]
+    out: list[Any] = []
     errors: list[dict[str, Any]] = []
     total = 0
+    first_why = ""
     for i, value in enumerate(values):
-        if _valid(value, kind):
-            continue
-        total += 1
-        if len(errors) < MAX_LISTED_ERRORS:
-            errors.append({"row": i, "column": name, "value": value, "expected": kind})
+        try:
+            out.append(cast(value))
+        except _Refused as refused:
+            if not total:
+                first_why = refused.why
+            total += 1
+            if len(errors) < MAX_LISTED_ERRORS:
+                errors.append({"row": i, "column": name, "value": value, "expected": kind})
+    if not total:
+        return out
     first = errors[0]
     value = first["value"]
     if value is None:
         message = f"{where}[{first['row']}].{name}: null where {_EXPECTED[kind]} is required; fill it in"
     else:
         message = f"{where}[{first['row']}].{name}: expected {_EXPECTED[kind]}, got {_show(value)}"
+        if first_why:
+            message += f": {first_why}"
     raise RowError(400, _with_count(message, total), errors, total)
-
-
-def _valid(value: Any, kind: str) -> bool:
-    t = type(value)
-    if kind == "string":
-        return t is str
-    if kind == "double":
-        return t is float or t is int
-    return t is int or (t is float and float(value).is_integer())
 
 
 def _with_count(message: str, total: int) -> str:

@@ -14,6 +14,15 @@ from ..bankmarketing.schema import SAMPLE_ROWS
 from .model import Model
 from .payload import ServedEnvelope
 
+# The types below are what to send; this is what is also read, as Azure ML services read it (their
+# studio samples send every value as a string), so a client built from the document is not misled.
+ROW_DESCRIPTION = (
+    "One row, each column as its JSON type. Also read, as Azure ML services read them: a numeric string in a "
+    'number column ("-1.8", " 1e3 ") and a string of digits in an integer column ("57"), as that number; a '
+    "number or boolean in a string column, as its text. Refused, naming the row and column: null, "
+    "NaN and infinite numbers, a fraction in an integer column, a boolean in a number column."
+)
+
 _JSON_TYPES: dict[str, dict[str, str]] = {
     "int64": {"type": "integer", "format": "int64"},
     "double": {"type": "number", "format": "double"},
@@ -32,6 +41,7 @@ def _row_schema(model: Model) -> dict[str, Any]:
         properties[name] = prop
     return {
         "type": "object",
+        "description": ROW_DESCRIPTION,
         "required": list(schema.columns),
         "additionalProperties": False,
         "properties": properties,

@@ -20,9 +20,7 @@ from bankscore.server.model import Model
 from tests.support.azureml_peer.peer import FIXTURES, SERVER_VERSION, AzureMLPeer
 
 # Every test with a peer server on one worker: the session-scoped peers start once, not once per worker.
-pytestmark = pytest.mark.xdist_group("peer")
-
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("peer")]
 
 ROWS: list[dict[str, Any]] = [dict(row) for row in SAMPLE_ROWS]
 RUN_FAILED = {"message": "An unexpected error occurred in scoring script. Check the logs for more info."}

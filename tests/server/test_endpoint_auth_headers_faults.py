@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from bankscore import KeySourceError
@@ -48,11 +51,28 @@ def test_wrong_key_is_401_and_says_nothing_about_which_key_exists(endpoint: Any,
     assert PRIMARY not in response.text and SECONDARY not in response.text
 
 
-@pytest.mark.parametrize("header", [PRIMARY, f"Basic {PRIMARY}", "Bearer", f"Token {PRIMARY}"])
+@pytest.mark.parametrize("header", [PRIMARY, f"Basic {PRIMARY}", f"Token {PRIMARY}"])
 def test_header_without_bearer_is_400_as_aci_answers(endpoint: Any, header: str) -> None:
     response = score(endpoint, {"Authorization": header})
     assert response.status_code == 400
     assert response.json()["message"] == MALFORMED_MESSAGE
+
+
+@pytest.mark.parametrize("header", ["Bearer ", "Bearer", "bearer   "])
+def test_bearer_with_no_key_is_401_json(endpoint: Any, header: str) -> None:
+    """The studio sample sends 'Bearer ' + api_key with the key left empty: a missing key, not a malformed header.
+
+    Sent with urllib, as that sample does (httpx refuses a header value that ends in a space)."""
+    request = urllib.request.Request(
+        endpoint.scoring_uri, orjson.dumps(BODY), {"Content-Type": "application/json", "Authorization": header}
+    )
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=30)
+    error = raised.value
+    assert error.code == 401
+    assert error.headers["www-authenticate"] == "Bearer"
+    assert error.headers["content-type"] == "application/json"
+    assert "holds no key" in orjson.loads(error.read())["message"]
 
 
 def test_health_and_swagger_need_no_key(endpoint: Any) -> None:
@@ -70,6 +90,8 @@ def test_keyring_compares_both_slots_and_hides_keys_in_repr() -> None:
     assert ring.check(b"Bearer alpha-key") is Verdict.OK
     assert ring.check(b"Bearer beta-key") is Verdict.OK
     assert ring.check(b"Bearer gamma") is Verdict.WRONG
+    assert ring.check(b"Bearer ") is Verdict.EMPTY
+    assert ring.check(b"Basic alpha-key") is Verdict.MALFORMED
     assert ring.check(None) is Verdict.MISSING
     assert "alpha" not in repr(ring) and "beta" not in repr(ring)
 

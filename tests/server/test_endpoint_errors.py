@@ -69,7 +69,17 @@ CASES: list[tuple[str, Any, int, list[str]]] = [
     ),
     ("null in double column", inputs(row(euribor3m=None)), 400, ["Inputs.data[0].euribor3m", "null"]),
     ("string in double column", inputs(row(nr__employed="5099,1")), 400, ["nr.employed", '"5099,1"']),
-    ("number in string column", inputs(row(job=3)), 400, ["Inputs.data[0].job", "a string"]),
+    ("object in string column", inputs(row(job={"code": 3})), 400, ["Inputs.data[0].job", "a string"]),
+    ("list in int column", inputs(row(age=[57])), 400, ["Inputs.data[0].age", "[57]"]),
+    ("bool in double column", inputs(row(euribor3m=False)), 400, ["Inputs.data[0].euribor3m", "false"]),
+    (
+        "NaN literal",
+        b'{"Inputs": {"data": [{"emp.var.rate": NaN}]}}',
+        400,
+        ["NaN at line 1 column 39", "fill in the missing", "allow_nan=False"],
+    ),
+    ("-Infinity literal", b'{"Inputs": {"data": [{"euribor3m": -Infinity}]}}', 400, ["-Infinity at line 1"]),
+    ("odd bytes as UTF-16", b"\xff\xfe{\x00\x00\xd8", 400, ["not valid UTF-16 text"]),
     ("null in string column", inputs(row(marital=None)), 400, ["Inputs.data[0].marital", "null"]),
 ]
 

@@ -2,7 +2,7 @@
 
 Arrow parses large bodies outside the GIL; the Python path is the reference. For every valid
 body both must encode the same matrix, and for every body Arrow would judge differently
-(NaN literals, a BOM, duplicate keys, nulls, whole floats in int columns, ...) Arrow must
+(NaN literals, a BOM, duplicate keys, nulls, whole floats in int columns, numeric strings, ...) Arrow must
 decline, so the answer over HTTP is exactly what the Python path gives.
 """
 
@@ -143,6 +143,12 @@ DECLINED = {
     "whole float in an int column": _with(_set(10, "age", 45.0)),
     "text in a number column": _with(_set(199, "duration", "long")),
     "number in a text column": _with(_set(0, "job", 7)),
+    "numeric string in an int column": _with(_set(120, "age", " 57 ")),
+    "numeric string in a double column": _with(_set(7, "euribor3m", "1.299")),
+    "every value a string": _with(
+        lambda data, contract: _dumps([{k: str(v) for k, v in r.items()} for r in data], contract)
+    ),
+    "UTF-16 body": lambda contract: _dumps(filler(), contract).decode().encode("utf-16"),
     "boolean in an int column": _with(_set(0, "campaign", True)),
     "int beyond int64": _replace_text(b'"pdays":999', b'"pdays":99999999999999999999'),
     "null method": _replace_text(b'"predict"', b"null"),
