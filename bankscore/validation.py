@@ -363,7 +363,22 @@ def _to_double(value: Any) -> Any:
 
 
 def _to_string(value: Any) -> Any:
-    return str(value) if isinstance(value, str) else _BAD  # numpy's str_ and other str subclasses
+    """Text as it is; a number as its text, as Microsoft's server reads one (a category coded 3, or 3.0 from a
+    column pandas widened for a hole, is "3"). A boolean is refused: which level True means is a guess."""
+    if isinstance(value, str):
+        return str(value)  # numpy's str_ and other str subclasses
+    number = _exact(value)
+    if number is None:
+        return _BAD
+    if isinstance(number, int):
+        return str(number)
+    if isinstance(number, Decimal):
+        if not number.is_finite():
+            return _BAD
+        return str(int(number)) if number == number.to_integral_value() else str(number)
+    if not math.isfinite(number):
+        return _BAD
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def _to_boolean(value: Any) -> Any:

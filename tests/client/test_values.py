@@ -150,6 +150,25 @@ def test_whole_numbers_as_text_are_never_rounded_through_a_float(client: Any) ->
     assert [r["duration"] for r in sent] == [57, 1000]
 
 
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [(7, "7"), (np.int64(7), "7"), (7.0, "7"), (np.float64(2.5), "2.5"), (Decimal("7"), "7"), ("7", "7")],
+    ids=repr,
+)
+def test_a_number_where_a_category_is_expected_is_sent_as_its_text(
+    client: Any, endpoint: Any, reference: Reference, value: Any, sent: str
+) -> None:
+    """Microsoft's server answers 200 for `"job": 7` (an unseen level), so the client can't refuse it; it sends the
+    text the contract asks for, which scores as that text does (a category coded 7, or 7.0 from a column pandas
+    widened for a hole, is "7")."""
+    rows = records(plain(3))
+    rows[1]["job"] = value
+    body = orjson.loads(client.prepare(rows).body)["Inputs"]["data"]
+    assert body[1]["job"] == sent
+    as_text_rows = [dict(r, job=sent) if i == 1 else r for i, r in enumerate(rows)]
+    assert client.predict(rows).tolist() == reference.predict(endpoint, as_text_rows)
+
+
 # ------------------------------------------------------------------------------------------- what can't be a number
 
 # (column, value, words the expectation must hold). The value goes into a frame of text numbers, and into a list
@@ -176,8 +195,9 @@ BAD = [
     ("euribor3m", "0x1p3", "a number"),
     ("euribor3m", Decimal("Infinity"), "a finite number"),
     ("nr.employed", "", "the cell is empty"),
-    ("job", 7, "text"),  # a number where a category is expected: refused, as before
-    ("job", np.int64(7), "text"),
+    ("job", True, "text"),  # which level a boolean means is a guess (numbers are read as their text: below)
+    ("job", np.True_, "text"),
+    ("job", float("inf"), "text"),
 ]
 BAD_IDS = [f"{column}={value!r}" for column, value, _ in BAD]
 
