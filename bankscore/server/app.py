@@ -22,7 +22,7 @@ from .auth import MALFORMED_MESSAGE, KeyRing, Verdict
 from .faults import MODEL_ERROR, FaultPlan
 from .model import Model
 from .payload import BodyParser, ClientError, RowError, ScoreRequest, ServedEnvelope
-from .swagger import swagger_v2, swagger_v3
+from .swagger import SWAGGER_VERSIONS, swagger_v2, swagger_v3, swagger_v31
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -93,7 +93,9 @@ class ScoringApp:
         self._swagger = {
             "2": orjson.dumps(swagger_v2(model, envelope, title)),
             "3": orjson.dumps(swagger_v3(model, envelope, title)),
+            "3.1": orjson.dumps(swagger_v31(model, envelope, title)),
         }
+        self._swagger.update({"2.0": self._swagger["2"], "3.0": self._swagger["3"]})  # the server's aliases
 
     # ------------------------------------------------------------------------------ ASGI entry
 
@@ -166,7 +168,11 @@ class ScoringApp:
                     send,
                     exchange,
                     404,
-                    {"message": f"Swagger version {version!r} is not available; use version=2 or version=3"},
+                    # Microsoft's words, which clients (ours too) read to find the versions there are.
+                    {
+                        "message": f"Swagger version [{version}] is not valid. "
+                        f"Supported versions: [{', '.join(SWAGGER_VERSIONS)}]."
+                    },
                 )
             return await self._send(send, exchange, 200, document, b"application/json")
         return await self._json(

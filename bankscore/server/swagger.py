@@ -7,7 +7,7 @@ document declares what this server really answers, so clients built from it are 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Final
 
 from .._types import METHODS
 from ..bankmarketing.schema import SAMPLE_ROWS
@@ -214,7 +214,7 @@ def swagger_v2(model: Model, envelope: ServedEnvelope, title: str = "bankscore-l
                             "in": "query",
                             "required": False,
                             "type": "string",
-                            "enum": ["2", "3"],
+                            "enum": list(SWAGGER_VERSIONS),
                             "description": "2 for Swagger 2.0 (default), 3 for OpenAPI 3.0.3.",
                         }
                     ],
@@ -280,3 +280,18 @@ def swagger_v3(model: Model, envelope: ServedEnvelope, title: str = "bankscore-l
             "securitySchemes": v2["securityDefinitions"],
         },
     }
+
+
+def swagger_v31(model: Model, envelope: ServedEnvelope, title: str = "bankscore-local") -> dict[str, Any]:
+    """The same document as OpenAPI 3.1.0, which Microsoft's server also serves (`?version=3.1`).
+
+    Nothing in the 3.0 document reads differently under 3.1's JSON Schema (no `nullable`, no boolean
+    `exclusiveMinimum`), so only the version changes.
+    """
+    document = swagger_v3(model, envelope, title)
+    document["openapi"] = "3.1.0"
+    return document
+
+
+SWAGGER_VERSIONS: Final = ("2", "3", "3.1")
+"""What `GET /swagger.json?version=` serves, as Microsoft's server does; no version means 2."""

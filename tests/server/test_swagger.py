@@ -46,6 +46,17 @@ def test_openapi_3_validates(start_endpoint: Any, contract: str) -> None:
     assert body == {"$ref": "#/components/schemas/ServiceInput"}
 
 
+@pytest.mark.parametrize("contract", ["inputs", "data"])
+def test_openapi_3_1_validates_and_reads_as_the_same_contract(start_endpoint: Any, contract: str) -> None:
+    from bankscore import parse_swagger
+
+    endpoint = start_endpoint(envelope=contract)
+    document = fetch(endpoint, "3.1")
+    assert document["openapi"] == "3.1.0"
+    validate(document)  # against the 3.1 schema, which the validator picks from the version
+    assert parse_swagger(document) == parse_swagger(fetch(endpoint)) == parse_swagger(fetch(endpoint, "3"))
+
+
 def test_validator_is_not_a_rubber_stamp(endpoint: Any) -> None:
     document = fetch(endpoint)
     del document["paths"]["/score"]["post"]["responses"]
