@@ -7,6 +7,8 @@ Microsoft's azureml-inference-server-http with the gen-B and the gen-A AutoML sc
 venv, built once at .venv-azureml) and to the embedded endpoint with both envelopes. A cell of
 the table is the status and what came back: the predictions matched against what the model gives
 for each reading of the value ("as 57" = the same as sending the number 57), or the error text.
+The last column is bankscore's own client given the same rows (a list of dicts) against the
+embedded endpoint: what it sends for the cell and how that scores, or what it refuses before sending.
 The tests in tests/conformance/test_client_habits.py pin what this prints.
 """
 
@@ -25,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 import numpy as np
+import orjson
 
+from bankscore import APIError, InputValidationError, ScoringClient
 from bankscore.bankmarketing.schema import SAMPLE_ROWS
 from bankscore.server.model import Model, load_model
 from bankscore.server.runner import EmbeddedEndpoint, EndpointConfig, default_model_dir
@@ -104,6 +108,22 @@ def _rows(column: str, value: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _client_cell(client: ScoringClient, column: str, value: Any, readings: list[tuple[str, list[float]]]) -> str:
+    rows = _rows(column, value)
+    try:
+        sent_rows = orjson.loads(client.prepare(rows, "predict_proba").body)["Inputs"]["data"]
+        proba = client.predict_proba(rows)["yes"].tolist()
+    except InputValidationError as exc:
+        return f"refused: {exc.problems[0].expected}"
+    except APIError as exc:
+        return f"{exc.status_code} {exc.message[:80]}"
+    sent = "every value as its number" if column == EVERY else f"sends {_show(sent_rows[0][column])}"
+    for label, expected in readings:
+        if np.allclose(proba, expected, rtol=1e-12, atol=0):
+            return f"{sent}: 200 {label}"
+    return f"{sent}: 200 other"
+
+
 def _answer(response: httpx.Response, gen_a: bool, readings: list[tuple[str, list[float]]], model: Model) -> str:
     status = response.status_code
     try:
@@ -150,9 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     model_dir = args.model_dir or default_model_dir()
     model = load_model(model_dir)
-    with _servers(model_dir, model, args.embedded_only) as servers, httpx.Client(timeout=60) as http:
-        print("| column | value | " + " | ".join(servers) + " |")
-        print("|---|---|" + "---|" * len(servers))
+    with (
+        _servers(model_dir, model, args.embedded_only) as servers,
+        httpx.Client(timeout=60) as http,
+        ScoringClient(servers["embedded inputs"][0]) as client,
+    ):
+        print("| column | value | " + " | ".join(servers) + " | bankscore client |")
+        print("|---|---|" + "---|" * (len(servers) + 1))
         for column, value, readings in CASES:
             expected = _readings(model, column, readings)
             cells = []
@@ -164,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     body = {"data": rows}
                 response = http.post(uri, content=json.dumps(body), headers={"Content-Type": "application/json"})
                 cells.append(_answer(response, envelope == "data", expected, model).replace("|", "\\|"))
+            cells.append(_client_cell(client, column, value, expected).replace("|", "\\|"))
             shown = "every value a string" if column == EVERY else f"`{_show(value)}`"
             print(f"| {column} | {shown} | " + " | ".join(cells) + " |")
     return 0
