@@ -15,18 +15,15 @@ import pickle
 import random
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
 
-import bankscore._client as client_module
 from bankscore import (
     APIConnectionError,
     APIError,
@@ -48,7 +45,7 @@ from bankscore._base_client import CLIENT_REQUEST_ID, new_client_request_id
 from bankscore.bankmarketing.schema import SAMPLE_ROWS
 from bankscore.errorbodies import one_line, redact
 from tests.support.common import PRIMARY, SECONDARY
-from tests.support.twins import AsyncioWith
+from tests.support.twins import record_waits
 
 if TYPE_CHECKING:
     from tests.support.twins import Client, ClientFactory
@@ -147,15 +144,8 @@ def serve() -> Iterator[Callable[..., ScriptedService]]:
 
 @pytest.fixture(autouse=True)
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The clients' waits between attempts, recorded instead of slept (the requests themselves are real)."""
-    recorded: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        recorded.append(seconds)
-
-    monkeypatch.setattr(client_module, "time", SimpleNamespace(monotonic=time.monotonic, sleep=recorded.append))
-    monkeypatch.setattr(client_module, "asyncio", AsyncioWith(sleep=sleep))
-    return recorded
+    """Every wait the clients make between attempts, recorded instead of slept."""
+    return record_waits(monkeypatch)
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ from bankscore._base_client import USER_AGENT
 from bankscore.bankmarketing.schema import SAMPLE_ROWS
 from bankscore.retry import RETRYABLE_STATUSES, parse_retry_after, retry_after_header
 from bankscore.validation import to_table
-from tests.support.twins import AsyncioWith, replace_transport
+from tests.support.twins import AsyncioWith, record_waits, replace_transport
 
 if TYPE_CHECKING:
     from tests.support.twins import Client, ClientFactory
@@ -117,16 +117,8 @@ class Script:
 
 @pytest.fixture(autouse=True)
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Every wait the client makes (`time.sleep` in ScoringClient, `asyncio.sleep` in AsyncScoringClient),
-    recorded instead of slept."""
-    recorded: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        recorded.append(seconds)
-
-    monkeypatch.setattr(client_module, "time", SimpleNamespace(monotonic=time.monotonic, sleep=recorded.append))
-    monkeypatch.setattr(client_module, "asyncio", AsyncioWith(sleep=sleep))
-    return recorded
+    """Every wait the clients make between attempts, recorded instead of slept."""
+    return record_waits(monkeypatch)
 
 
 @pytest.fixture

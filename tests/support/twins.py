@@ -196,6 +196,24 @@ class AsyncioWith:
         return getattr(asyncio, name)
 
 
+def record_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Make both clients record their waits between attempts instead of sleeping them (`time.sleep` in
+    ScoringClient, `asyncio.sleep` in AsyncScoringClient); the requests themselves stay real."""
+    import time
+    from types import SimpleNamespace
+
+    import bankscore._client as client_module
+
+    recorded: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        recorded.append(seconds)
+
+    monkeypatch.setattr(client_module, "time", SimpleNamespace(monotonic=time.monotonic, sleep=recorded.append))
+    monkeypatch.setattr(client_module, "asyncio", AsyncioWith(sleep=sleep))
+    return recorded
+
+
 @pytest.fixture(params=FLAVORS)
 def flavor(request: pytest.FixtureRequest) -> Flavor:
     """The client under test: "sync" (ScoringClient) or "async" (AsyncScoringClient, through an AsyncTwin)."""
