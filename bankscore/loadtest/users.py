@@ -72,6 +72,7 @@ class _State:
     done: int = 0
     saturated: bool = False
     setup_error: str = ""
+    secrets: tuple[str, ...] = ()  # the key sent, redacted from failures if a body echoes it
 
 
 STATE = _State()
@@ -99,6 +100,8 @@ def _prepare(environment: Environment, **_: Any) -> None:
             threading.Thread(target=environment.runner.quit, daemon=True).start()
         return
     STATE.cycle = itertools.cycle(STATE.requests)
+    key = STATE.requests[0].headers.get("authorization", "").partition(" ")[2] if STATE.requests else ""
+    STATE.secrets = (key,) if key else ()
 
 
 def _rows(rows_file: str, count: int, client: ScoringClient) -> Any:
@@ -136,7 +139,8 @@ class ScoringUser(FastHttpUser):
         ) as response:
             status = response.status_code or 0
             try:
-                read_scores(status, response.content or b"", prepared.rows, response.headers)
+                body = response.content or b""
+                read_scores(status, body, prepared.rows, response.headers, secrets=STATE.secrets)
             except APIError as exc:
                 response.failure(_reason(status, exc))
             else:

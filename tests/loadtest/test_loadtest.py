@@ -189,3 +189,20 @@ def test_rows_file_and_reports(endpoint: Any, tmp_path: Path) -> None:
     assert figure(result.stdout, "Complete requests") == 40 and "3 per request" in result.stdout
     assert (tmp_path / "report.html").read_text().lstrip().lower().startswith("<!doctype html")
     assert "score" in (tmp_path / "run_stats.csv").read_text()
+
+
+def test_an_error_body_that_echoes_the_key_is_redacted_in_the_report() -> None:
+    from tests.support.canned import Answer, CannedServer
+
+    swagger = (ROOT / "tests" / "support" / "azureml_peer" / "fixtures" / "swagger_gen_b.json").read_bytes()
+
+    def echo(seen: Any) -> Answer:
+        key = seen.headers.get("authorization", "").removeprefix("Bearer ")  # the bare key, no scheme to spot
+        return Answer(401, f'{{"message": "Invalid key {key}"}}'.encode())
+
+    with CannedServer({"GET /swagger.json": Answer(200, swagger), "POST /score": echo}) as server:
+        result = loadtest("--endpoint", server.scoring_uri, "-n", "5", *PACED)
+    assert result.returncode != 0
+    assert figure(result.stdout, "Non-2xx responses") == 5
+    assert "Invalid key" in result.stdout + result.stderr, "the service's words are shown"
+    assert PRIMARY not in result.stdout + result.stderr
