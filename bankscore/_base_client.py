@@ -34,6 +34,7 @@ from ._exceptions import (
     ResponseDecodeError,
     status_error_class,
 )
+from ._throttle import Tally
 from ._types import Method, Verify
 from ._version import __version__
 from .contract import Contract, parse_swagger
@@ -78,8 +79,9 @@ def check_client_request_id(value: str) -> str:
 class ClientOptions:
     endpoint: str
     timeout: float = 60.0
-    max_retries: int = 4
+    max_retries: int | None = 4
     deadline: float | None = 300.0
+    patience: float | None = None
     batch_rows: int = 1_000
     max_batch_bytes: int = 4 * 1024 * 1024
     concurrency: int = 4
@@ -87,6 +89,7 @@ class ClientOptions:
     verify: Verify = True
     headers: Mapping[str, str] = field(default_factory=dict)
     retry_policy: RetryPolicy | None = None
+    adaptive_concurrency: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_rows < 1:
@@ -99,6 +102,7 @@ class ClientOptions:
             raise ValueError("timeout must be > 0")
         if self.client_request_id is not None:
             check_client_request_id(self.client_request_id)
+        self.policy()  # an impossible retry budget fails here, where it was given
 
     @property
     def client_request_id(self) -> str | None:
@@ -106,9 +110,10 @@ class ClientOptions:
         return next((v for k, v in self.headers.items() if k.lower() == CLIENT_REQUEST_ID_HEADER), None)
 
     def policy(self) -> RetryPolicy:
+        """`retry_policy` when given (it wins whole); else the default policy with these three budgets."""
         if self.retry_policy is not None:
             return self.retry_policy
-        return RetryPolicy(max_retries=self.max_retries, deadline=self.deadline)
+        return RetryPolicy(max_retries=self.max_retries, deadline=self.deadline, patience=self.patience)
 
     def httpx_kwargs(self) -> dict[str, Any]:
         return {
@@ -450,9 +455,13 @@ class Sleep:
 Attempts = Generator[Send | Sleep, httpx.Response | httpx.HTTPError | None, Outcome]
 
 
-def attempts(batch: Batch, credential: KeyCredential, options: ClientOptions, policy: RetryPolicy) -> Attempts:
+def attempts(
+    batch: Batch, credential: KeyCredential, options: ClientOptions, policy: RetryPolicy, tally: Tally
+) -> Attempts:
     """Every retry decision for one request body, free of I/O so both clients drive the same logic.
 
+    `tally` is the client's shared count: it learns of successes and retries, and tells when any batch
+    last succeeded, which the policy's patience is measured from.
     Returns the final Outcome: results, or a split order for a 413. Raises the APIError that ends it.
     """
     started = time.monotonic()
@@ -466,18 +475,46 @@ def attempts(batch: Batch, credential: KeyCredential, options: ClientOptions, po
             outcome = interpret(reply, batch, client_request_id, policy, _secrets(credential, options))
         else:
             outcome = _transport_outcome(reply, batch, client_request_id)
-        if outcome.results is not None or outcome.split:
+        if outcome.results is not None:
+            tally.succeeded(batch.size)
+            return outcome
+        if outcome.split:
             return outcome
         assert outcome.error is not None
         if outcome.unauthorized and credential.rotate(authorization):
             continue
         if not outcome.retryable:
             raise outcome.error
-        wait = policy.next_delay(attempt, started, outcome.retry_after)
+        now = time.monotonic()
+        patience_left = _patience_left(policy, tally, now)
+        if patience_left is not None and patience_left <= 0:
+            raise _out_of_patience(outcome.error, policy, attempt)
+        wait = policy.next_delay(attempt, started, outcome.retry_after, now)
         if wait is None:
             raise _gave_up(outcome.error, attempt)
+        if patience_left is not None:
+            wait = min(wait, patience_left)  # wake when patience runs out, to give up then, not later
         log_retry(batch, attempt, outcome.error, wait)
+        tally.retried()
         yield Sleep(wait)
+        patience_left = _patience_left(policy, tally, time.monotonic())
+        if patience_left is not None and patience_left <= 0:
+            raise _out_of_patience(outcome.error, policy, attempt)
+
+
+def _patience_left(policy: RetryPolicy, tally: Tally, now: float) -> float | None:
+    """Seconds until the job's patience runs out (no batch succeeding meanwhile); None when it has none."""
+    if policy.patience is None:
+        return None
+    return tally.progress_since() + policy.patience - now
+
+
+def _out_of_patience(error: APIError, policy: RetryPolicy, attempts: int) -> APIError:
+    error.message = (
+        f"{error.message} — no batch has succeeded for {policy.patience:g} s (the job's patience); "
+        f"gave up after {attempts} attempt{'s' if attempts > 1 else ''}"
+    )
+    return error
 
 
 def _secrets(credential: KeyCredential, options: ClientOptions) -> tuple[str, ...]:

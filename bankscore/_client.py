@@ -33,6 +33,7 @@ from ._base_client import (
     to_series,
 )
 from ._exceptions import APIError, ContractError
+from ._throttle import Answer, AsyncThrottle, ClientStats, ThreadThrottle, Throttle, read_answer
 from ._types import NOT_GIVEN, ExtraColumns, Method, NotGiven, OnError, Progress, SwaggerSource, Verify
 from .contract import Contract, load_swagger_file, parse_swagger
 from .credentials import KeyCredential
@@ -55,8 +56,9 @@ class ScoringOptions(TypedDict, total=False):
     key_file: str | Path | None
     swagger: SwaggerSource | Contract
     timeout: float
-    max_retries: int
+    max_retries: int | None
     deadline: float | None
+    patience: float | None
     batch_rows: int
     max_batch_bytes: int
     concurrency: int
@@ -64,6 +66,7 @@ class ScoringOptions(TypedDict, total=False):
     verify: Verify
     headers: Mapping[str, str] | None
     retry_policy: RetryPolicy | None
+    adaptive_concurrency: bool
 
 
 class _ClientBase:
@@ -78,8 +81,9 @@ class _ClientBase:
         key_file: str | Path | None = None,
         swagger: SwaggerSource | Contract = None,
         timeout: float = 60.0,
-        max_retries: int = 4,
+        max_retries: int | None = 4,
         deadline: float | None = 300.0,
+        patience: float | None = None,
         batch_rows: int = 1_000,
         max_batch_bytes: int = 4 * 1024 * 1024,
         concurrency: int = 4,
@@ -87,18 +91,27 @@ class _ClientBase:
         verify: Verify = True,
         headers: Mapping[str, str] | None = None,
         retry_policy: RetryPolicy | None = None,
+        adaptive_concurrency: bool = True,
     ) -> None:
         """Connect to `endpoint` (the scoring URI; default `$BANKSCORE_ENDPOINT`).
 
         The key comes from `key`/`secondary_key`, else `key_file`, else `$BANKSCORE_KEY` (and
         `$BANKSCORE_SECONDARY_KEY`, `$BANKSCORE_KEY_FILE`). `swagger` is where the contract comes from:
         a URL, a saved swagger.json, a parsed document or a `Contract`; default `<endpoint base>/swagger.json`.
+
+        Transient failures are retried within three budgets: `max_retries` per request body (None: no count
+        limit), `deadline` seconds from a body's first attempt, and `patience` seconds without any batch of
+        this client succeeding (None: no such limit) — for long jobs, `max_retries=None` with a patience.
+        `retry_policy` replaces all three (and the backoff) when given. Up to `concurrency` requests are in
+        flight; with `adaptive_concurrency` that limit halves on 429/503 and grows back on success, and
+        a Retry-After pauses every sender (see `stats`).
         """
         options = ClientOptions(
             endpoint=scoring_uri(endpoint),
             timeout=timeout,
             max_retries=max_retries,
             deadline=deadline,
+            patience=patience,
             batch_rows=batch_rows,
             max_batch_bytes=max_batch_bytes,
             concurrency=concurrency,
@@ -106,6 +119,7 @@ class _ClientBase:
             verify=verify,
             headers=dict(headers or {}),
             retry_policy=retry_policy,
+            adaptive_concurrency=adaptive_concurrency,
         )
         credential = KeyCredential.resolve(key, secondary_key, key_file)
         if isinstance(swagger, Contract):
@@ -124,16 +138,19 @@ class _ClientBase:
         self._policy = options.policy()
         self._open()
 
+    _throttle: ThreadThrottle | AsyncThrottle
+
     def _open(self) -> None:
-        """Create the HTTP client (sync or async)."""
+        """Create the HTTP client (sync or async) and the throttle its senders share."""
         raise NotImplementedError
 
     def with_options(
         self,
         *,
         timeout: float | NotGiven = NOT_GIVEN,
-        max_retries: int | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven | None = NOT_GIVEN,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        patience: float | NotGiven | None = NOT_GIVEN,
         batch_rows: int | NotGiven = NOT_GIVEN,
         max_batch_bytes: int | NotGiven = NOT_GIVEN,
         concurrency: int | NotGiven = NOT_GIVEN,
@@ -141,15 +158,18 @@ class _ClientBase:
         verify: Verify | NotGiven = NOT_GIVEN,
         headers: Mapping[str, str] | NotGiven = NOT_GIVEN,
         retry_policy: RetryPolicy | NotGiven | None = NOT_GIVEN,
+        adaptive_concurrency: bool | NotGiven = NOT_GIVEN,
     ) -> Self:
         """A new client with some options changed, sharing this one's endpoint, key and contract.
 
-        It has its own connections: close it (or use it in a `with` block) as you would this one.
+        It has its own connections and its own concurrency limit and `stats`: close it (or use it in a
+        `with` block) as you would this one.
         """
         given = {
             "timeout": timeout,
             "max_retries": max_retries,
             "deadline": deadline,
+            "patience": patience,
             "batch_rows": batch_rows,
             "max_batch_bytes": max_batch_bytes,
             "concurrency": concurrency,
@@ -157,6 +177,7 @@ class _ClientBase:
             "verify": verify,
             "headers": headers if isinstance(headers, NotGiven) else dict(headers),
             "retry_policy": retry_policy,
+            "adaptive_concurrency": adaptive_concurrency,
         }
         changes = {name: value for name, value in given.items() if not isinstance(value, NotGiven)}
         clone = type(self).__new__(type(self))
@@ -174,6 +195,14 @@ class _ClientBase:
     @property
     def options(self) -> ClientOptions:
         return self._options
+
+    @property
+    def stats(self) -> ClientStats:
+        """A snapshot of what this client has sent and how it is pacing itself, for progress displays."""
+        return self._throttle.stats()
+
+    def _throttle_state(self) -> Throttle:
+        return Throttle(self._options.concurrency, adaptive=self._options.adaptive_concurrency)
 
     def _contract_from_source(self) -> Contract | None:
         """The contract when it needs no network: a dict or a file; None means fetch it."""
@@ -218,6 +247,10 @@ class ScoringClient(_ClientBase):
 
     def _open(self) -> None:
         self._http = httpx.Client(**self._options.httpx_kwargs())
+        # The module's clock and sleep, looked up at each call, so tests that record waits record these too.
+        self._throttle = ThreadThrottle(
+            self._throttle_state(), clock=lambda: time.monotonic(), sleep=lambda seconds: time.sleep(seconds)
+        )
 
     # -------------------------------------------------------------------------------- contract
 
@@ -315,14 +348,18 @@ class ScoringClient(_ClientBase):
                 progress(done, table.n_rows)
             return results
 
-        if len(batches) == 1 or self._options.concurrency == 1:
-            parts: Iterator[list[Any]] = map(run, batches)
-            return [r for part in parts for r in part]
-        pool = ThreadPoolExecutor(self._options.concurrency, thread_name_prefix="bankscore")
+        self._throttle.job_started()
         try:
-            return [r for part in pool.map(run, batches) for r in part]
-        finally:  # after a batch failed for good, the ones not yet started are not sent at all
-            pool.shutdown(wait=True, cancel_futures=True)
+            if len(batches) == 1 or self._options.concurrency == 1:
+                parts: Iterator[list[Any]] = map(run, batches)
+                return [r for part in parts for r in part]
+            pool = ThreadPoolExecutor(self._options.concurrency, thread_name_prefix="bankscore")
+            try:
+                return [r for part in pool.map(run, batches) for r in part]
+            finally:  # after a batch failed for good, the ones not yet started are not sent at all
+                pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            self._throttle.job_finished()
 
     def _send_batch(self, table: Table, batch: Batch, method: Method) -> list[Any]:
         results: list[Any] = []
@@ -331,20 +368,28 @@ class ScoringClient(_ClientBase):
         return results
 
     def _send(self, table: Table, batch: Batch, body: bytes, method: Method) -> list[Any]:
-        plan = attempts(batch, self._credential, self._options, self._policy)
+        throttle = self._throttle
+        assert isinstance(throttle, ThreadThrottle)
+        plan = attempts(batch, self._credential, self._options, self._policy, throttle)
+        waited: float | None = None  # the pause a retry's own wait outlasted
         try:
             step = next(plan)
             while True:
                 if isinstance(step, Sleep):
+                    waited = throttle.pause_covered(step.seconds)
                     time.sleep(step.seconds)
                     step = plan.send(None)
                     continue
+                ticket = throttle.acquire(waited)
+                answer: Answer | None = None
                 try:
-                    reply: httpx.Response | httpx.HTTPError = self._http.post(
-                        self.endpoint, content=body, headers=step.headers
-                    )
+                    response = self._http.post(self.endpoint, content=body, headers=step.headers)
+                    answer = read_answer(response.status_code, response.headers, self._policy.retry_after_cap)
+                    reply: httpx.Response | httpx.HTTPError = response
                 except httpx.HTTPError as exc:
                     reply = exc
+                finally:
+                    throttle.release(ticket, answer)
                 step = plan.send(reply)
         except StopIteration as done:
             outcome: Outcome = done.value
@@ -371,6 +416,9 @@ class AsyncScoringClient(_ClientBase):
     def _open(self) -> None:
         self._http = httpx.AsyncClient(**self._options.httpx_kwargs())
         self._contract_lock = asyncio.Lock()
+        self._throttle = AsyncThrottle(
+            self._throttle_state(), clock=lambda: time.monotonic(), sleep=lambda seconds: asyncio.sleep(seconds)
+        )
 
     @property
     def contract(self) -> Contract:
@@ -471,11 +519,14 @@ class AsyncScoringClient(_ClientBase):
         # A task group, not gather: when a batch fails for good, the batches not yet sent are cancelled
         # instead of running on in the caller's event loop after the call has raised.
         failure: BaseException | None = None
+        self._throttle.job_started()
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(run(b)) for b in batches]
         except BaseExceptionGroup as errors:
             failure = _first_failure(errors)
+        finally:
+            self._throttle.job_finished()
         if failure is not None:
             # Raised here, not inside the except: the error must not chain to the group that holds it,
             # a cycle that makes it unpicklable wherever exceptions pickle with their context (tblib, Dask).
@@ -489,20 +540,28 @@ class AsyncScoringClient(_ClientBase):
         return results
 
     async def _send(self, table: Table, batch: Batch, body: bytes, method: Method) -> list[Any]:
-        plan = attempts(batch, self._credential, self._options, self._policy)
+        throttle = self._throttle
+        assert isinstance(throttle, AsyncThrottle)
+        plan = attempts(batch, self._credential, self._options, self._policy, throttle)
+        waited: float | None = None  # the pause a retry's own wait outlasted
         try:
             step = next(plan)
             while True:
                 if isinstance(step, Sleep):
+                    waited = throttle.pause_covered(step.seconds)
                     await asyncio.sleep(step.seconds)
                     step = plan.send(None)
                     continue
+                ticket = await throttle.acquire(waited)
+                answer: Answer | None = None
                 try:
-                    reply: httpx.Response | httpx.HTTPError = await self._http.post(
-                        self.endpoint, content=body, headers=step.headers
-                    )
+                    response = await self._http.post(self.endpoint, content=body, headers=step.headers)
+                    answer = read_answer(response.status_code, response.headers, self._policy.retry_after_cap)
+                    reply: httpx.Response | httpx.HTTPError = response
                 except httpx.HTTPError as exc:
                     reply = exc
+                finally:
+                    throttle.release(ticket, answer)
                 step = plan.send(reply)
         except StopIteration as done:
             outcome: Outcome = done.value
