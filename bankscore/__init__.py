@@ -45,6 +45,7 @@ from .retry import RetryPolicy
 if TYPE_CHECKING:
     from ._base_client import PreparedRequest, read_scores, scoring_uri
     from ._client import AsyncScoringClient, ScoringClient, ScoringOptions
+    from ._throttle import ClientStats
 
 __all__ = [
     "METHODS",
@@ -57,6 +58,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BankscoreError",
+    "ClientStats",
     "Column",
     "ColumnType",
     "Contract",
@@ -98,6 +100,7 @@ _LAZY = {
     "AsyncScoringClient": "bankscore._client",
     "ScoringClient": "bankscore._client",
     "ScoringOptions": "bankscore._client",
+    "ClientStats": "bankscore._throttle",
     "PreparedRequest": "bankscore._base_client",
     "read_scores": "bankscore._base_client",
     "scoring_uri": "bankscore._base_client",

@@ -3,6 +3,10 @@
 connection before or in the middle of the answer, stalls past the client's timeout, truncates the
 body, or answers 200 with a gen-A `{"error": ...}` (or 400). Only POSTs are faulted; GETs (swagger,
 health) always pass, so a client can set itself up.
+
+With `max_in_flight=N` it is also an overloaded service: a POST that arrives while N are already being
+answered gets 429 at once (no Retry-After). `post_times` has each POST's arrival (`time.monotonic()`),
+`in_flight_peak` the most POSTs it was answering at once.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Final
@@ -36,8 +41,13 @@ class FaultProxy:
         schedule: Mapping[int, str] | None = None,
         seed: int = 0,
         stall_s: float = 3.0,
+        max_in_flight: int | None = None,
+        retry_after: str = "0",
     ) -> None:
-        """`schedule` maps the n-th POST (0-based) to a fault; other POSTs draw one with probability `rate`."""
+        """`schedule` maps the n-th POST (0-based) to a fault; other POSTs draw one with probability `rate`.
+
+        `retry_after` is the Retry-After the "429-retry-after" fault sends.
+        """
         self.upstream = upstream.rstrip("/")
         self.rate = rate
         self.faults = tuple(faults)
@@ -46,6 +56,13 @@ class FaultProxy:
         self.injected: Counter[str] = Counter()
         self.posts = 0
         self.passed = 0
+        self.max_in_flight = max_in_flight
+        self.retry_after = retry_after
+        self.overloaded = 0  # 429s answered for being over max_in_flight
+        self.in_flight = 0
+        self.in_flight_peak = 0
+        self.post_times: list[float] = []
+        self.fault_times: list[tuple[float, str]] = []
         self._rng = random.Random(seed)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -102,8 +119,10 @@ class FaultProxy:
                 method, target, _ = lines[0].split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                fault = self._pick() if method == "POST" else None
-                keep = await self._answer(writer, method, target, headers, body, fault)
+                if method != "POST":
+                    keep = await self._answer(writer, method, target, headers, body, None)
+                else:
+                    keep = await self._post(writer, target, headers, body)
                 if not keep:
                     return
         except asyncio.CancelledError:
@@ -113,6 +132,19 @@ class FaultProxy:
             if not writer.is_closing():
                 writer.close()
 
+    async def _post(self, writer: asyncio.StreamWriter, target: str, headers: dict[str, str], body: bytes) -> bool:
+        """One POST: 429 when over `max_in_flight`, else a fault drawn or forwarded, counted while it is answered."""
+        self.post_times.append(time.monotonic())
+        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
+            return await self._answer(writer, "POST", target, headers, body, "overload")
+        fault = self._pick()
+        self.in_flight += 1
+        self.in_flight_peak = max(self.in_flight_peak, self.in_flight)
+        try:
+            return await self._answer(writer, "POST", target, headers, body, fault)
+        finally:
+            self.in_flight -= 1
+
     def _pick(self) -> str | None:
         number = self.posts
         self.posts += 1
@@ -121,6 +153,7 @@ class FaultProxy:
             fault = self._rng.choice(self.faults)
         if fault is not None:
             self.injected[fault] += 1
+            self.fault_times.append((time.monotonic(), fault))
         return fault
 
     async def _answer(
@@ -140,8 +173,12 @@ class FaultProxy:
             await asyncio.sleep(self.stall_s)
             writer.transport.abort()
             return False
+        if fault == "overload":
+            self.overloaded += 1
         simple = {
-            "429-retry-after": (429, b'{"message": "Too many requests"}', "application/json", {"retry-after": "0"}),
+            "overload": (429, b'{"message": "Too many requests in flight"}', "application/json", {}),
+            "429-retry-after": (429, b'{"message": "Too many requests"}', "application/json",
+                                {"retry-after": self.retry_after}),
             "429": (429, b'{"message": "Too many requests"}', "application/json", {}),
             "408": (408, b'{"message": "Request timed out"}', "application/json", {}),
             "502-html": (502, HTML_502, "text/html", {}),
