@@ -211,6 +211,8 @@ class Journal:
         if self.streamed:
             data = self._data
             committed = self.chunks[-1]["bytes"] if self.chunks else 0
+            if not data.exists() and not committed:
+                return  # stopped before its first chunk was written
             size = data.stat().st_size if data.exists() else -1
             if size < committed:
                 raise JournalMismatch(
