@@ -24,7 +24,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     The temporary file is created with the user's umask (as a plain open would), not mkstemp's 0600,
     so the finished file has the permissions the user expects.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
+    writable_folder(target)
     for _ in range(100):
         temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part{target.suffix}")
         try:
@@ -32,6 +32,8 @@ def atomic_path(target: Path) -> Iterator[Path]:
             break
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise unwritable(target, exc) from None
     else:
         raise FileExistsError(f"no free temporary name beside {target}")
     try:
@@ -39,6 +41,47 @@ def atomic_path(target: Path) -> Iterator[Path]:
         replace_into_place(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def writable_folder(target: Path) -> None:
+    """Create `target`'s folder if needed; a clear error (not a traceback) when it can't be made."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise unwritable(target, exc) from None
+
+
+def unwritable(target: Path, exc: OSError) -> FileFormatError:
+    """The error for an output that can't be written where asked, said before anything is scored."""
+    reason = exc.strerror or type(exc).__name__
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(target) else ""
+    return FileFormatError(
+        f"can't write {target}: {reason}{where}; choose an output in a folder you can write to (-o PATH)"
+    )
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename or a new entry in `folder` durable (POSIX; Windows has no handle on a folder to sync)."""
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_durably(finished: Path, target: Path, *, wait: float = 0.05) -> None:
+    """os.replace, then the folder synced; a short hold on `target` (Windows, a virus scanner) is waited out."""
+    for attempt in range(REPLACE_ATTEMPTS):
+        try:
+            os.replace(finished, target)
+            break
+        except PermissionError:
+            if attempt + 1 == REPLACE_ATTEMPTS:
+                raise
+            time.sleep(wait * (attempt + 1))
+    fsync_folder(target.parent)
 
 
 REPLACE_ATTEMPTS: Final = 5

@@ -13,6 +13,8 @@ from rich.table import Table
 from ._app import EXIT_FAILURE, OnErrorChoice, err, fail, out
 from ._endpoint import EndpointOption, KeyFileOption, SwaggerOption, is_loopback, one_line, scoring_client
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+
 
 def score(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV, Parquet, XLSX or JSONL file of rows.")],
@@ -49,11 +51,29 @@ def score(
         ),
     ] = None,
     dask_workers: Annotated[int, typer.Option(help="Worker processes for --dask local.", min=1)] = 2,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart", help="Discard the journal of an interrupted run (OUTPUT.partial) and score from the start."
+        ),
+    ] = False,
+    no_journal: Annotated[
+        bool,
+        typer.Option(
+            "--no-journal",
+            help="Don't keep OUTPUT.partial while scoring: faster on slow disks, but a stopped run starts over.",
+        ),
+    ] = False,
 ) -> None:
-    """Score every row of a file; adds a prediction column (and probabilities with --proba)."""
+    """Score every row of a file; adds a prediction column (and probabilities with --proba).
+
+    A CSV, JSONL or Parquet output is journaled in OUTPUT.partial as it is written: if the run
+    stops (a crash, Ctrl-C, the endpoint failing), the same command again continues where it
+    stopped and writes the same file an uninterrupted run would.
+    """
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
-    from ..files import FileFormatError, file_format
+    from ..files import FileFormatError, JobInterrupted, Resumed, file_format
     from ..files.scoring import score_file
 
     try:
@@ -87,6 +107,15 @@ def score(
                 rate = done / max(time.monotonic() - started, 1e-9)
                 bar.update(task, completed=done, rate=f"{rate:,.0f} rows/s")
 
+            def resuming(found: Resumed) -> None:
+                err.print(
+                    f"resuming: {found.rows:,} rows already written ({found.journal.name}); "
+                    "--restart to start over instead"
+                )
+                if found.endpoint_was is not None:
+                    err.print(f"note: those rows were scored by {found.endpoint_was}")
+                bar.update(task, completed=found.rows)
+
             try:
                 result = score_file(
                     client,
@@ -99,9 +128,19 @@ def score(
                     on_ignored=lambda names: err.print(
                         f"Not sent (not in the contract), kept in the output: {', '.join(names)}"
                     ),
+                    resume=not restart,
+                    journal=not no_journal,
+                    on_resume=resuming,
                 )
             except FileFormatError as exc:
                 fail(str(exc))
+            except JobInterrupted as stopped:
+                bar.stop()
+                err.print(
+                    f"interrupted: {stopped.rows:,} rows written are kept in {stopped.journal}; "
+                    f"to resume, run the same command again:\n  {_same_command()}"
+                )
+                raise typer.Exit(EXIT_INTERRUPTED) from None
         if result.frame is not None:
             _print_table(result.frame, contract.column_names)
         else:
@@ -164,6 +203,16 @@ def _score_on_dask(
         err.print(f"Wrote {result.rows:,} rows to {output} ({rate:,.0f} rows/s on Dask {scheduler})")
     if result.failed:
         fail(f"{result.failed:,} of {result.rows:,} rows failed; see the error column", EXIT_FAILURE)
+
+
+def _same_command() -> str:
+    """This command line as the user typed it (no key is ever on it), without --restart."""
+    import os
+    import shlex
+    import subprocess
+
+    words = ["bankscore", *(w for w in sys.argv[1:] if w != "--restart")]
+    return subprocess.list2cmdline(words) if os.name == "nt" else shlex.join(words)
 
 
 def _cell(value: Any) -> str:

@@ -16,6 +16,7 @@ from .formats import (
     restore_numbers,
     write_table,
 )
+from .journal import JobInterrupted, JournalMismatch, Resumed, journal_path
 from .scoring import FileScore, score_file, score_frames
 
 __all__ = [
@@ -23,10 +24,14 @@ __all__ = [
     "FORMATS",
     "FileFormatError",
     "FileScore",
+    "JobInterrupted",
+    "JournalMismatch",
+    "Resumed",
     "TableWriter",
     "atomic_path",
     "file_format",
     "iter_frames",
+    "journal_path",
     "open_writer",
     "read_table",
     "restore_numbers",

@@ -10,6 +10,7 @@ imported when such a file is first read or written. With pyarrow present, CSV is
 from __future__ import annotations
 
 import contextlib
+import os
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -216,11 +217,15 @@ def open_writer(target: Path) -> Iterator[TableWriter]:
 
 
 class TableWriter:
-    """Appends DataFrame chunks (same columns each time) to one file."""
+    """Appends DataFrame chunks (same columns each time) to one file.
 
-    def __init__(self, path: Path) -> None:
+    `rows` is how many rows the file already holds (a resumed journal appends to it), so what a
+    chunk's bytes are depends only on where the chunk is in the file, never on this process.
+    """
+
+    def __init__(self, path: Path, *, rows: int = 0) -> None:
         self.path = path
-        self.rows = 0
+        self.rows = rows
 
     def write(self, frame: pd.DataFrame) -> None:
         self._write(frame)
@@ -232,14 +237,33 @@ class TableWriter:
     def close(self) -> None:
         """Finish the file; called once, after the last chunk."""
 
+    def sync(self) -> int:
+        """Make what was written durable (flush + fsync); the file's length in bytes after it."""
+        raise NotImplementedError(f"{type(self).__name__} writes its file whole at the end")
 
-class _CsvWriter(TableWriter):
+
+class _AppendingWriter(TableWriter):
+    """A byte stream: opened for appending after `rows` rows, so a resumed journal continues the file."""
+
+    def __init__(self, path: Path, *, rows: int = 0) -> None:
+        super().__init__(path, rows=rows)
+        self._handle = path.open("ab" if rows else "wb")
+
+    def sync(self) -> int:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        return os.fstat(self._handle.fileno()).st_size
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class _CsvWriter(_AppendingWriter):
     """Arrow's CSV writer is about 5× pandas'; without pyarrow, or for mixed-type object columns it can't
     type, pandas writes the chunk."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self._handle = path.open("wb")
+    def __init__(self, path: Path, *, rows: int = 0) -> None:
+        super().__init__(path, rows=rows)
         self._arrow = installed("pyarrow")
 
     def _write(self, frame: pd.DataFrame) -> None:
@@ -261,15 +285,8 @@ class _CsvWriter(TableWriter):
         )
         csv.write_csv(table, self._handle, options)
 
-    def close(self) -> None:
-        self._handle.close()
 
-
-class _JsonlWriter(TableWriter):
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self._handle = path.open("wb")
-
+class _JsonlWriter(_AppendingWriter):
     def _write(self, frame: pd.DataFrame) -> None:
         names = [str(c) for c in frame.columns]
         lines = []
@@ -278,30 +295,31 @@ class _JsonlWriter(TableWriter):
             lines.append(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY))
         self._handle.write(b"\n".join(lines) + b"\n")
 
-    def close(self) -> None:
-        self._handle.close()
-
 
 class _ParquetWriter(TableWriter):
-    """One row group per chunk; the first chunk fixes the schema and later chunks are cast to it."""
+    """One row group per chunk; the first chunk fixes the schema and later chunks are cast to it.
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
+    `schema` is a schema fixed earlier (a journal's first part), for a file that continues that output.
+    """
+
+    def __init__(self, path: Path, *, rows: int = 0, schema: Any = None) -> None:
+        super().__init__(path, rows=rows)
         _pyarrow("parquet", "Writing Parquet files")
         self._writer: Any = None
-        self._schema: Any = None
+        self.schema: Any = schema
 
     def _write(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self._writer is None:
+        if self.schema is None:
             # A column empty throughout the first chunk has no type yet: text takes whatever comes later.
             fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
-            self._schema = pa.schema(fields, metadata=table.schema.metadata)
-            self._writer = pq.ParquetWriter(self.path, self._schema)
-        schema = self._schema
+            self.schema = pa.schema(fields, metadata=table.schema.metadata)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self.schema)
+        schema = self.schema
         if not table.schema.equals(schema, check_metadata=False):
             try:
                 table = table.select(schema.names).cast(schema)

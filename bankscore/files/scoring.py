@@ -1,8 +1,10 @@
-"""Score a whole file in chunks: read ahead, score, write behind, with one output renamed into place at the end.
+"""Score a whole file in chunks: read ahead, score, write, with one output put into place at the end.
 
-Memory stays bounded by a few chunks whatever the file size, and reading the next chunk and
-writing the previous one overlap scoring the current one (the parsers, writers and the model
-release the GIL for much of their work), so a big file scores faster than read-all-then-score.
+Memory stays bounded by a few chunks whatever the file size, and reading the next chunk overlaps
+scoring the current one (the parsers and the model release the GIL for much of their work).
+CSV, JSONL and Parquet outputs are journaled (see journal.py): each chunk is written and made
+durable as soon as it is scored, so a crash or Ctrl-C loses at most the chunk being scored, and
+the same call resumes. XLSX, and journal=False, write behind into a temporary file renamed at the end.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import pandas as pd
 
 from .. import Method
-from .._exceptions import APIError, InputValidationError, Problem
+from .._exceptions import APIError, FileFormatError, InputValidationError, Problem
 from ..contract import Contract
 from ..validation import MAX_PROBLEMS, Table, to_table
-from .formats import DEFAULT_CHUNK_ROWS, iter_frames, open_writer
+from .formats import DEFAULT_CHUNK_ROWS, file_format, iter_frames, open_writer
+from .journal import JOURNALED, JobInterrupted, Journal, JournalMismatch, Resumed, output_options
 from .streaming import read_ahead, write_behind
 
 if TYPE_CHECKING:
@@ -28,7 +31,7 @@ OnRowError = Literal["raise", "column"]
 FileProgress = Callable[[int, "int | None"], None]
 
 READ_AHEAD: Final = 2  # chunks read before they are needed
-WRITE_BEHIND: Final = 2  # scored chunks waiting for the writer
+WRITE_BEHIND: Final = 2  # scored chunks waiting for the writer (unjournaled outputs only)
 
 
 @dataclass
@@ -51,23 +54,46 @@ def score_file(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: FileProgress | None = None,
     on_ignored: Callable[[tuple[str, ...]], None] | None = None,
+    resume: bool = True,
+    journal: bool = True,
+    on_resume: Callable[[Resumed], None] | None = None,
 ) -> FileScore:
     """Score every row of `source` into `target` (format by extension), or into `FileScore.frame`.
 
     With on_error="raise" the first invalid chunk stops scoring; the rest of the file is still
     checked so the error lists every bad cell, and no output file is written. With "column",
     bad and failed rows get an `error` text and everything else is scored.
+
+    A CSV, JSONL or Parquet target is journaled in `TARGET.partial/` (journal=False: not). A job
+    that stopped (crash, Ctrl-C, a failure other than bad input) is continued by the same call:
+    only the chunks not yet written are scored, and the output is byte-identical to an uninterrupted
+    run; `on_resume` is told how much was already there. A journal started with another input or
+    other options is refused (JournalMismatch); resume=False discards any journal and starts over.
+    Ctrl-C raises JobInterrupted (a KeyboardInterrupt) once what was written is safe.
     """
     contract = client.contract
+    result = FileScore()
+    book: Journal | None = None
+    if target is not None and journal and file_format(target) in JOURNALED:
+        options = output_options(contract, target, engine="file", proba=proba, on_error=on_error, chunk_rows=chunk_rows)
+        if not source.is_file():
+            raise FileFormatError(f"{source}: no such file")
+        book = Journal.open(target, source=source, options=options, endpoint=client.endpoint, resume=resume)
+        result.rows, result.failed = book.rows, book.failed
+        if book.resumed is not None and book.resumed.rows and on_resume is not None:
+            on_resume(book.resumed)
     # Reading and checking run ahead on their own thread, so the next chunk is ready when this one is scored.
     frames = iter_frames(source, types=contract.types, chunk_rows=chunk_rows)
+    if book is not None:
+        frames = book.skip(frames)
     checked = read_ahead(_check(frames, contract, on_error), READ_AHEAD)
-    result = FileScore()
     scored = _score_checked(client, checked, proba=proba, on_error=on_error, progress=progress, into=result)
     try:
         if target is None:
             parts = list(scored)
             result.frame = pd.concat(parts) if len(parts) > 1 else parts[0]
+        elif book is not None:
+            _journaled(book, scored)
         else:
             with open_writer(target) as writer, write_behind(writer.write, WRITE_BEHIND) as write:
                 for part in scored:
@@ -77,6 +103,30 @@ def score_file(
     finally:
         checked.close()
     return result
+
+
+def _journaled(book: Journal, scored: Iterator[pd.DataFrame]) -> None:
+    """Each chunk written as soon as it is scored, in this thread: a finished chunk never waits in a queue
+    where a kill would lose it. Bad input ends the journal (the input must change, so it can't be resumed);
+    any other stop keeps it for the next run."""
+    try:
+        for part in scored:
+            book.write(part)
+        book.finish()
+    except JournalMismatch:
+        book.keep()
+        raise
+    except (InputValidationError, FileFormatError):
+        book.discard()
+        raise
+    except KeyboardInterrupt:
+        book.keep()
+        if not book.chunks:
+            raise
+        raise JobInterrupted(book.rows, book.folder) from None
+    except BaseException:
+        book.keep()
+        raise
 
 
 def score_frames(

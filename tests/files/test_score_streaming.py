@@ -1,5 +1,5 @@
 """Chunked `bankscore score`: the same output whatever the chunk size, errors that name the file's rows,
-bounded read-ahead, and nothing written when any chunk fails. Real endpoint, real files."""
+bounded read-ahead, and nothing written where the output goes when any chunk fails. Real endpoint, real files."""
 
 from __future__ import annotations
 
@@ -7,11 +7,22 @@ import random
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 import pytest
 
 from bankscore import InputValidationError, ModelError, ScoringClient
-from bankscore.files import FileFormatError, iter_frames, open_writer, read_table, score_file, score_frames, write_table
+from bankscore.files import (
+    FileFormatError,
+    Resumed,
+    iter_frames,
+    open_writer,
+    read_table,
+    score_file,
+    score_frames,
+    write_table,
+)
+from bankscore.files.journal import public_address
 from bankscore.server.model import Model
 from tests.support.cli import customers, run
 from tests.support.common import PRIMARY
@@ -94,7 +105,7 @@ def _seed_failing_third_request() -> int:
     raise AssertionError("no such seed")
 
 
-def test_a_failing_chunk_leaves_no_output(tmp_path: Path, start_endpoint: Any) -> None:
+def test_a_failing_chunk_leaves_no_output_and_keeps_the_chunks_written(tmp_path: Path, start_endpoint: Any) -> None:
     # The third request fails for good (a model error is never retried) after two chunks were written.
     seed = _seed_failing_third_request()
     broken = start_endpoint(fault_rate=0.5, faults=("model-error",), fault_seed=seed)
@@ -107,9 +118,21 @@ def test_a_failing_chunk_leaves_no_output(tmp_path: Path, start_endpoint: Any) -
         pytest.raises(ModelError),
     ):
         score_file(broken_client, path, target, chunk_rows=30, progress=lambda rows, _: done.append(rows))
-    assert max(done) == 60, "two chunks were scored and handed to the writer before the failure"
+    assert max(done) == 60, "two chunks were scored and written before the failure"
     assert not target.exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["in.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv.partial"]
+    manifest = orjson.loads((tmp_path / "out.csv.partial" / "manifest.json").read_bytes())
+    assert [c["rows"] for c in manifest["chunks"]] == [30, 30]
+
+    healthy = start_endpoint()
+    resumed: list[Resumed] = []
+    with ScoringClient(healthy.scoring_uri, key=PRIMARY, batch_rows=30, concurrency=1) as client:
+        result = score_file(client, path, target, chunk_rows=30, on_resume=resumed.append)
+        score_file(client, path, tmp_path / "whole.csv", chunk_rows=30)
+    assert result.rows == 90 and resumed[0].rows == 60, "the failed job is continued, not started over"
+    assert resumed[0].endpoint_was == public_address(broken.scoring_uri), "another endpoint is pointed out"
+    assert target.read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv", "whole.csv"]
 
 
 def test_reader_errors_surface_with_the_files_name(tmp_path: Path, client: ScoringClient) -> None:
