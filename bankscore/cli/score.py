@@ -5,12 +5,16 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from ._app import EXIT_FAILURE, OnErrorChoice, err, fail, out
+
+if TYPE_CHECKING:
+    from .. import ClientStats
+
 from ._endpoint import EndpointOption, KeyFileOption, SwaggerOption, is_loopback, one_line, scoring_client
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
@@ -51,6 +55,19 @@ def score(
         ),
     ] = None,
     dask_workers: Annotated[int, typer.Option(help="Worker processes for --dask local.", min=1)] = 2,
+    max_retries: Annotated[
+        int | None,
+        typer.Option(
+            help="Retries per batch for transient failures. Default: no count limit, only --retry-deadline.", min=0
+        ),
+    ] = None,
+    retry_deadline: Annotated[
+        float, typer.Option(help="Seconds one batch may keep retrying transient failures (429, 5xx, resets).", min=0.1)
+    ] = 600.0,
+    patience: Annotated[
+        float,
+        typer.Option(help="Seconds the job goes on while no batch succeeds anywhere (the endpoint is down).", min=0.1),
+    ] = 300.0,
     restart: Annotated[
         bool,
         typer.Option(
@@ -86,6 +103,7 @@ def score(
         fail(f"{input_path}: no such file")
     given: dict[str, Any] = {"batch_rows": batch_rows, "concurrency": concurrency, "timeout": timeout}
     options = {name: value for name, value in given.items() if value is not None}
+    options |= {"max_retries": max_retries, "deadline": retry_deadline, "patience": patience}
     if dask is not None:
         _score_on_dask(input_path, output, dask, dask_workers, endpoint, key_file, swagger, proba, on_error, options)
         return
@@ -95,17 +113,18 @@ def score(
             TextColumn("Scoring"),
             TextColumn("{task.completed:,} rows"),
             TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[health]}"),
             TimeElapsedColumn(),
             console=err,
             transient=True,
             disable=not err.is_terminal,
         ) as bar:
-            task = bar.add_task("score", total=None, rate="")
+            task = bar.add_task("score", total=None, rate="", health="")
             started = time.monotonic()
 
             def progress(done: int, _total: int | None) -> None:
                 rate = done / max(time.monotonic() - started, 1e-9)
-                bar.update(task, completed=done, rate=f"{rate:,.0f} rows/s")
+                bar.update(task, completed=done, rate=f"{rate:,.0f} rows/s", health=health_line(client.stats))
 
             def resuming(found: Resumed) -> None:
                 err.print(
@@ -131,6 +150,9 @@ def score(
                     resume=not restart,
                     journal=not no_journal,
                     on_resume=resuming,
+                    max_retries=max_retries,
+                    retry_deadline=retry_deadline,
+                    patience=patience,
                 )
             except FileFormatError as exc:
                 fail(str(exc))
@@ -147,6 +169,17 @@ def score(
             err.print(f"Wrote {result.rows:,} rows to {output}")
     if result.failed:
         fail(f"{result.failed:,} of {result.rows:,} rows failed; see the error column", EXIT_FAILURE)
+
+
+def health_line(stats: ClientStats) -> str:
+    """What the progress bar says of the endpoint: retries so far and the in-flight limit AIMD has settled on."""
+    retries = f"{stats.retries:,} retr{'y' if stats.retries == 1 else 'ies'}"
+    throttled = (
+        f" ({stats.rate_limited:,} × 429, {stats.unavailable:,} × 503)"
+        if stats.rate_limited or stats.unavailable
+        else ""
+    )
+    return f"{retries}{throttled} · {stats.limit}/{stats.concurrency} in flight"
 
 
 def _score_on_dask(

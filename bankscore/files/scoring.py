@@ -30,6 +30,13 @@ if TYPE_CHECKING:
 OnRowError = Literal["raise", "column"]
 FileProgress = Callable[[int, "int | None"], None]
 
+JOB_MAX_RETRIES: Final = None
+"""A file job's batches retry transient failures with no count limit, bounded by time instead:"""
+JOB_RETRY_DEADLINE: Final = 600.0
+"""seconds one batch may keep retrying, and"""
+JOB_PATIENCE: Final = 300.0
+"""seconds the job goes on with no batch succeeding anywhere (the endpoint is down, not flaky)."""
+
 READ_AHEAD: Final = 2  # chunks read before they are needed
 WRITE_BEHIND: Final = 2  # scored chunks waiting for the writer (unjournaled outputs only)
 
@@ -57,6 +64,9 @@ def score_file(
     resume: bool = True,
     journal: bool = True,
     on_resume: Callable[[Resumed], None] | None = None,
+    max_retries: int | None = JOB_MAX_RETRIES,
+    retry_deadline: float | None = JOB_RETRY_DEADLINE,
+    patience: float | None = JOB_PATIENCE,
 ) -> FileScore:
     """Score every row of `source` into `target` (format by extension), or into `FileScore.frame`.
 
@@ -70,7 +80,37 @@ def score_file(
     run; `on_resume` is told how much was already there. A journal started with another input or
     other options is refused (JournalMismatch); resume=False discards any journal and starts over.
     Ctrl-C raises JobInterrupted (a KeyboardInterrupt) once what was written is safe.
+
+    Retries are sized for a job of thousands of requests, not for one: a batch keeps retrying
+    transient failures for up to `retry_deadline` seconds (`max_retries` attempts beyond the first;
+    None: no count limit), and the job stops when no batch has succeeded for `patience` seconds. A
+    client made with `retry_policy=` keeps its own policy.
     """
+    job = job_client(client, max_retries=max_retries, retry_deadline=retry_deadline, patience=patience)
+    try:
+        return _score_file(
+            job, source, target, proba=proba, on_error=on_error, chunk_rows=chunk_rows, progress=progress,
+            on_ignored=on_ignored, resume=resume, journal=journal, on_resume=on_resume,
+        )  # fmt: skip
+    finally:
+        if job is not client:
+            job.close()
+
+
+def _score_file(
+    client: ScoringClient,
+    source: Path,
+    target: Path | None,
+    *,
+    proba: bool,
+    on_error: OnRowError,
+    chunk_rows: int,
+    progress: FileProgress | None,
+    on_ignored: Callable[[tuple[str, ...]], None] | None,
+    resume: bool,
+    journal: bool,
+    on_resume: Callable[[Resumed], None] | None,
+) -> FileScore:
     contract = client.contract
     result = FileScore()
     book: Journal | None = None
@@ -103,6 +143,21 @@ def score_file(
     finally:
         checked.close()
     return result
+
+
+def job_client(
+    client: ScoringClient,
+    *,
+    max_retries: int | None = JOB_MAX_RETRIES,
+    retry_deadline: float | None = JOB_RETRY_DEADLINE,
+    patience: float | None = JOB_PATIENCE,
+) -> ScoringClient:
+    """The client with a job's retry budget: itself when it has that budget already (or its own retry_policy)."""
+    options = client.options
+    wanted = (max_retries, retry_deadline, patience)
+    if options.retry_policy is not None or (options.max_retries, options.deadline, options.patience) == wanted:
+        return client
+    return client.with_options(max_retries=max_retries, deadline=retry_deadline, patience=patience)
 
 
 def _journaled(book: Journal, scored: Iterator[pd.DataFrame]) -> None:

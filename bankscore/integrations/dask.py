@@ -170,10 +170,17 @@ def score_file(
     Partitions are computed in parallel and written in order, as they come back, so the output is
     the same file a single process writes. `scheduler` is "local" (a LocalCluster of worker
     processes on this machine, bound to 127.0.0.1) or a scheduler address such as tcp://host:8786.
+    Retries have a file job's budget (see `bankscore.files.score_file`) unless `client_options` say otherwise.
     """
     from pathlib import Path
 
+    from ..files.scoring import JOB_MAX_RETRIES, JOB_PATIENCE, JOB_RETRY_DEADLINE
+
     source, target = Path(source), Path(target)
+    # A file job's retry budget, as in one process: bounded by time per batch and by the job's patience.
+    budget = {"max_retries": JOB_MAX_RETRIES, "deadline": JOB_RETRY_DEADLINE, "patience": JOB_PATIENCE}
+    if "retry_policy" not in client_options:
+        client_options = {**budget, **client_options}
     scorer = _scorer(dict(client_options), "predict_proba" if proba else "predict")
     file_scorer = replace(scorer, file_chunk=True, on_error="column" if on_error == "column" else "raise")
     cluster_api: Any = require("distributed", "dask", "Scoring on a Dask cluster")  # untyped

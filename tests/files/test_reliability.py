@@ -24,6 +24,7 @@ from tests.support.faultproxy import PERMANENT, TRANSIENT, FaultProxy
 
 BANKSCORE = str(Path(sys.executable).parent / "bankscore")
 FAST = RetryPolicy(max_retries=12, backoff_base=0.01, backoff_max=0.05, deadline=120)
+JOB = RetryPolicy(max_retries=None, backoff_base=0.01, backoff_max=0.05, deadline=120)  # a file job's, but quick
 
 
 def auth() -> dict[str, str]:
@@ -70,9 +71,12 @@ def test_the_proxy_misbehaves_as_asked(endpoint: Any, fault: str) -> None:
 # ------------------------------------------------------------------------------------------- transient faults
 
 
-def test_100k_rows_through_30_percent_transient_faults_lose_and_duplicate_nothing(
-    endpoint: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("rate", [0.3, 0.5])
+def test_100k_rows_through_transient_faults_lose_and_duplicate_nothing(
+    endpoint: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, rate: float
 ) -> None:
+    """A job's budget (no count limit, bounded by time): at 50 % faults some batch fails five times in a row in
+    almost every run of 100 batches, which a fixed five attempts would not survive."""
     source = tmp_path / "in.csv"
     frame = generate(100_000, seed=41, label=False)
     frame.insert(0, "customer_id", range(len(frame)))
@@ -82,12 +86,12 @@ def test_100k_rows_through_30_percent_transient_faults_lose_and_duplicate_nothin
         score_file(client, source, clean)
     base = endpoint.scoring_uri.rsplit("/score", 1)[0]
     faulty = tmp_path / "through-faults.csv"
-    with FaultProxy(base, rate=0.3, faults=TRANSIENT, seed=5, stall_s=2.0) as proxy:
-        options = {"key": PRIMARY, "batch_rows": 1_000, "concurrency": 4, "timeout": 1.0, "retry_policy": FAST}
+    with FaultProxy(base, rate=rate, faults=TRANSIENT, seed=5, stall_s=2.0) as proxy:
+        options = {"key": PRIMARY, "batch_rows": 1_000, "concurrency": 4, "timeout": 1.0, "retry_policy": JOB}
         with ScoringClient(proxy.scoring_uri, **options) as client, caplog.at_level(logging.INFO, "bankscore"):
             result = score_file(client, source, faulty)
     injected = sum(proxy.injected.values())
-    assert 0.2 < injected / proxy.posts < 0.4, proxy.injected
+    assert rate - 0.1 < injected / proxy.posts < rate + 0.1, proxy.injected
     assert set(proxy.injected) == set(TRANSIENT), "every kind of transient fault was exercised"
     assert result.rows == 100_000 and proxy.passed == 100, "each batch answered once, after its faults"
     assert faulty.read_bytes() == clean.read_bytes(), "same rows, same order, same predictions"
@@ -96,7 +100,8 @@ def test_100k_rows_through_30_percent_transient_faults_lose_and_duplicate_nothin
     retries = [r for r in caplog.records if "retry" in r.getMessage().lower()]
     assert len(retries) == injected, "every attempt after a fault is in the log"
     print(
-        f"\n100,000 rows, {proxy.posts} requests, {injected} faults injected {dict(proxy.injected)}, survived all; "
+        f"\n100,000 rows at {rate:.0%} faults, {proxy.posts} requests, {injected} faults injected "
+        f"{dict(proxy.injected)}, survived all; "
         f"{len(retries)} retries logged; rows lost 0, duplicated 0"
     )
 
@@ -131,6 +136,59 @@ def test_retry_cap_holds(endpoint: Any) -> None:
     ):
         client.predict(generate(5, label=False))
     assert proxy.posts == 4, "one attempt and three retries, no more"
+
+
+# ------------------------------------------------------------------------------------------- the job's budget
+
+
+def _small_file(tmp_path: Path, rows: int = 2_000) -> Path:
+    source = tmp_path / "in.csv"
+    generate(rows, seed=45, label=False).to_csv(source, index=False)
+    return source
+
+
+def test_the_cli_survives_more_faults_in_a_row_than_the_old_fixed_five_attempts(endpoint: Any, tmp_path: Path) -> None:
+    source = _small_file(tmp_path)
+    base = endpoint.scoring_uri.rsplit("/score", 1)[0]
+    with FaultProxy(base, schedule=dict.fromkeys(range(6), "429-retry-after"), retry_after="0.05") as proxy:
+        result = _cli(proxy.scoring_uri, str(source), "-o", str(tmp_path / "out.csv"), "--concurrency", "1")
+    assert result.returncode == 0, result.stderr
+    assert proxy.posts == 6 + 2, "the first batch answered on its 7th attempt, the second at once"
+
+
+def test_max_retries_caps_a_batch_from_the_cli(endpoint: Any, tmp_path: Path) -> None:
+    source = _small_file(tmp_path)
+    base = endpoint.scoring_uri.rsplit("/score", 1)[0]
+    with FaultProxy(base, schedule={0: "503", 1: "503"}) as proxy:
+        result = _cli(proxy.scoring_uri, str(source), "-o", str(tmp_path / "out.csv"), "--concurrency", "1",
+                      "--max-retries", "1")  # fmt: skip
+    assert result.returncode == 1
+    assert "gave up after 2 attempts" in result.stderr and "rows 0–999" in result.stderr, result.stderr
+    assert proxy.posts == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--retry-deadline", "1.5", "--patience", "60"), "gave up after"),
+        (("--retry-deadline", "60", "--patience", "1.5"), "no batch has succeeded for 1.5 s (the job's patience)"),
+    ],
+    ids=["per-batch deadline", "job patience"],
+)
+def test_a_service_that_stays_down_ends_the_job_within_its_budget(
+    endpoint: Any, tmp_path: Path, args: tuple[str, ...], words: str
+) -> None:
+    source = _small_file(tmp_path)
+    base = endpoint.scoring_uri.rsplit("/score", 1)[0]
+    with FaultProxy(base, rate=1.0, faults=("503",)) as proxy:
+        started = time.monotonic()
+        result = _cli(proxy.scoring_uri, str(source), "-o", str(tmp_path / "out.csv"), *args)
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert elapsed < 30, f"a 1.5 s budget took {elapsed:.0f} s (process start-up included)"
+    assert proxy.passed == 0
 
 
 # ------------------------------------------------------------------------------------------- permanent faults
