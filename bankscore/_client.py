@@ -238,6 +238,10 @@ class _ClientBase:
         return f"{type(self).__name__}(endpoint={self.endpoint!r}, credential={self._credential!r})"
 
 
+class _Stopped(Exception):
+    """Internal: a sender thread stops because the call it works for is over."""
+
+
 class ScoringClient(_ClientBase):
     """Score rows against an Azure ML endpoint (or the embedded one) from synchronous code.
 
@@ -337,7 +341,9 @@ class ScoringClient(_ClientBase):
             if failed.is_set():
                 return []
             try:
-                results = self._send_batch(table, batch, method)
+                results = self._send_batch(table, batch, method, failed)
+            except _Stopped:
+                return []
             except APIError as error:
                 if on_error == "raise":
                     failed.set()
@@ -354,20 +360,27 @@ class ScoringClient(_ClientBase):
                 parts: Iterator[list[Any]] = map(run, batches)
                 return [r for part in parts for r in part]
             pool = ThreadPoolExecutor(self._options.concurrency, thread_name_prefix="bankscore")
+            interrupted = False
             try:
                 return [r for part in pool.map(run, batches) for r in part]
+            except BaseException as exc:
+                failed.set()  # the senders stop before their next attempt or wait
+                interrupted = not isinstance(exc, APIError)  # Ctrl-C: don't wait for requests on the wire
+                raise
             finally:  # after a batch failed for good, the ones not yet started are not sent at all
-                pool.shutdown(wait=True, cancel_futures=True)
+                pool.shutdown(wait=not interrupted, cancel_futures=True)
         finally:
             self._throttle.job_finished()
 
-    def _send_batch(self, table: Table, batch: Batch, method: Method) -> list[Any]:
+    def _send_batch(self, table: Table, batch: Batch, method: Method, stop: threading.Event | None = None) -> list[Any]:
         results: list[Any] = []
         for part, body in encode_batch(table, self.contract, batch, method, self._options.max_batch_bytes):
-            results.extend(self._send(table, part, body, method))
+            results.extend(self._send(table, part, body, method, stop))
         return results
 
-    def _send(self, table: Table, batch: Batch, body: bytes, method: Method) -> list[Any]:
+    def _send(
+        self, table: Table, batch: Batch, body: bytes, method: Method, stop: threading.Event | None = None
+    ) -> list[Any]:
         throttle = self._throttle
         assert isinstance(throttle, ThreadThrottle)
         plan = attempts(batch, self._credential, self._options, self._policy, throttle)
@@ -380,6 +393,8 @@ class ScoringClient(_ClientBase):
                     time.sleep(step.seconds)
                     step = plan.send(None)
                     continue
+                if stop is not None and stop.is_set():  # the call is over (a batch failed, or Ctrl-C)
+                    raise _Stopped
                 ticket = throttle.acquire(waited)
                 answer: Answer | None = None
                 try:
@@ -396,7 +411,7 @@ class ScoringClient(_ClientBase):
         if outcome.results is not None:
             return outcome.results
         first, second = batch.halves()
-        return self._send_batch(table, first, method) + self._send_batch(table, second, method)
+        return self._send_batch(table, first, method, stop) + self._send_batch(table, second, method, stop)
 
     # -------------------------------------------------------------------------------- lifecycle
 

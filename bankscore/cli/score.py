@@ -162,6 +162,7 @@ def score(
                     f"interrupted: {stopped.rows:,} rows written are kept in {stopped.journal}; "
                     f"to resume, run the same command again:\n  {_same_command()}"
                 )
+                _exit_now_if_senders_linger()
                 raise typer.Exit(EXIT_INTERRUPTED) from None
         if result.frame is not None:
             _print_table(result.frame, contract.column_names)
@@ -169,6 +170,20 @@ def score(
             err.print(f"Wrote {result.rows:,} rows to {output}")
     if result.failed:
         fail(f"{result.failed:,} of {result.rows:,} rows failed; see the error column", EXIT_FAILURE)
+
+
+def _exit_now_if_senders_linger() -> None:
+    """After Ctrl-C the journal is safe on disk, but sender threads may still wait on requests held on the wire
+    (up to --timeout): Python would wait for them before exiting. Exit at once instead, as the user asked."""
+    import os
+    import threading
+
+    lingering = [t for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()]
+    if lingering:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        err.file.flush()
+        os._exit(EXIT_INTERRUPTED)
 
 
 def health_line(stats: ClientStats) -> str:

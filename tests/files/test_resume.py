@@ -156,13 +156,17 @@ def test_jsonl_and_parquet_resume_to_the_same_bytes(
         assert pq.ParquetFile(target).num_row_groups == ROWS // CHUNK, "one row group per chunk"
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
 def test_ctrl_c_stops_cleanly_and_prints_the_command_that_resumes(
-    proxy: HoldingProxy, inputs: dict[str, Path], tmp_path: Path
+    proxy: HoldingProxy, inputs: dict[str, Path], tmp_path: Path, concurrency: int
 ) -> None:
+    """With several requests held unanswered on the wire, Ctrl-C still stops at once (not after --timeout)."""
     source, target = inputs["csv"], tmp_path / "out.csv"
     expected = _reference(proxy, source, tmp_path, "csv")
-    args = _args(source, target, concurrency=1)
+    args = _args(source, target, concurrency=concurrency)
+    started = time.monotonic()
     code, stderr = _stop_inside_chunk(proxy, args, target, 3, signal.SIGINT)
+    assert time.monotonic() - started < 30, "stopped well before the 60 s request timeout"
     assert code == 130, stderr
     assert f"interrupted: {3 * CHUNK:,} rows written are kept in {journal_path(target)}" in stderr
     assert "Traceback" not in stderr and PRIMARY not in stderr
