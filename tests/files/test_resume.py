@@ -26,7 +26,7 @@ from tests.support.common import PRIMARY
 from tests.support.faultproxy import FaultProxy
 from tests.support.serving import BANKSCORE
 
-ROWS = 20_000
+ROWS = 12_000  # six chunks: enough kill points, few seconds per run
 CHUNK = 2_000
 BATCH = 500  # divides CHUNK: a chunk is exactly CHUNK / BATCH requests
 POSTS_PER_CHUNK = CHUNK // BATCH
@@ -121,7 +121,7 @@ def _reference(proxy: FaultProxy, source: Path, tmp_path: Path, suffix: str) -> 
 # ------------------------------------------------------------------------------------------- kill -9, then resume
 
 
-@pytest.mark.parametrize("chunks", [0, 1, 4, 7, 9])
+@pytest.mark.parametrize("chunks", [0, 1, 2, 4, 5])
 def test_killed_at_any_point_resumes_sending_only_the_missing_chunks(
     proxy: HoldingProxy, inputs: dict[str, Path], tmp_path: Path, chunks: int
 ) -> None:
@@ -144,11 +144,11 @@ def test_jsonl_and_parquet_resume_to_the_same_bytes(
 ) -> None:
     source, target = inputs[suffix], tmp_path / f"out.{suffix}"
     expected = _reference(proxy, source, tmp_path, suffix)
-    _stop_inside_chunk(proxy, _args(source, target), target, 3, signal.SIGKILL)
-    _stop_inside_chunk(proxy, _args(source, target), target, 6, signal.SIGKILL)  # a resumed run killed again
+    _stop_inside_chunk(proxy, _args(source, target), target, 2, signal.SIGKILL)
+    _stop_inside_chunk(proxy, _args(source, target), target, 4, signal.SIGKILL)  # a resumed run killed again
     done, posts = _run(proxy, *_args(source, target))
     assert done.returncode == 0, done.stderr
-    assert posts == (ROWS - 6 * CHUNK) // BATCH
+    assert posts == (ROWS - 4 * CHUNK) // BATCH
     assert target.read_bytes() == expected
     if suffix == "parquet":
         import pyarrow.parquet as pq
