@@ -212,3 +212,24 @@ def test_schema_health_and_codegen(tmp_path: Path, remote: dict[str, str], endpo
     assert used.returncode == 0, used.stderr
     label, *rest = used.stdout.split(" ", 1)
     assert label in ("yes", "no") and "['no', 'yes'] 20" in rest[0]
+
+
+def test_the_progress_line_shows_retries_throttling_and_the_in_flight_limit(endpoint: Any) -> None:
+    """What the bar prints beside rows/s, from a real client's stats after real requests through faults."""
+    from bankscore import ScoringClient
+    from bankscore.bankmarketing.synthetic import generate
+    from bankscore.cli.score import health_line
+    from bankscore.retry import RetryPolicy
+    from tests.support.faultproxy import FaultProxy
+
+    policy = RetryPolicy(max_retries=None, backoff_base=0.01, backoff_max=0.02, deadline=60)
+    base = endpoint.scoring_uri.rsplit("/score", 1)[0]
+    with (
+        FaultProxy(base, schedule={0: "429", 1: "503", 2: "502-html"}) as proxy,
+        ScoringClient(proxy.scoring_uri, key=PRIMARY, batch_rows=50, concurrency=4, retry_policy=policy) as client,
+    ):
+        assert health_line(client.stats) == "0 retries · 4/4 in flight"
+        client.predict(generate(200, seed=3, label=False))
+        line = health_line(client.stats)
+    assert line.startswith("3 retries (1 × 429, 1 × 503)"), line
+    assert line.endswith("/4 in flight") and int(line.split("· ")[1].split("/")[0]) < 4, "backed off after the 429"
