@@ -133,8 +133,8 @@ def iter_computed(collection: Any, client: Any, window: int = 4, start: int = 0)
     """Partitions of a Dask collection computed in parallel and yielded in order, for writing one output.
 
     At most `window` partitions are in flight or waiting to be written, so memory stays bounded on the
-    workers and here whatever the number of partitions. Earlier partitions get a higher priority: the
-    cluster starts them in order, so the next one to write is never left waiting behind later ones.
+    workers and here whatever the number of partitions. Earlier partitions get a higher priority, a hint
+    so the next one to write is rarely left waiting (a cluster may still start those in flight in any order).
     `start` skips the partitions already written (a resumed journal); they are never computed.
     """
     parts = collection.to_delayed()[start:]
