@@ -45,6 +45,7 @@ _OPTION_NAMES: Final = {
     "format": "the output format",
     "engine": "--dask",
     "blocksize": "the Dask blocksize",
+    "partitions": "the number of Dask partitions (another Dask version cuts the input differently)",
     "envelope": "the endpoint's request envelope",
     "contract_sha256": "the endpoint's contract (its columns, types, levels or classes)",
 }
@@ -190,6 +191,16 @@ class Journal:
                 f"its {self.rows:,} rows written can't be continued{restart}"
             )
         options = wanted["options"]
+        engines = have["options"].get("engine", "file"), options.get("engine", "file")
+        if engines[0] != engines[1]:
+            # Dask journals partitions, one process journals --chunk-rows chunks: the two can't be continued
+            # by each other, so say that once rather than list every option the other engine records.
+            started = "with --dask" if engines[0] == "dask" else "without --dask"
+            this = "without" if engines[0] == "dask" else "with"
+            raise JournalMismatch(
+                f"{self.folder} was started {started} and this run is {this}: its {self.rows:,} rows are cut "
+                f"into chunks the other can't continue; run the same command as before to resume{restart}"
+            )
         differ = [
             f"{_OPTION_NAMES.get(name, name)} was {_shown(have['options'].get(name))}, now {_shown(value)}"
             for name, value in options.items()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -21,6 +21,7 @@ from .._exceptions import APIError, BankscoreError, FileFormatError, InputValida
 from .._extras import require
 from ..contract import Contract
 from ..files.formats import file_format, open_writer, restore_numbers
+from ..files.journal import JOURNALED, JobInterrupted, Journal, JournalMismatch, Resumed, output_options
 from ..files.scoring import FileScore, OnRowError, score_frames
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class _Scorer:
     method: Method = "predict"
     file_chunk: bool = False
     on_error: OnRowError = "raise"
+    endpoint: str = ""  # where the contract came from, for a journal's manifest (never credentials)
 
     def __call__(self, part: pd.DataFrame, partition_info: dict[str, Any] | None = None) -> Any:
         number = partition_info.get("number") if partition_info else None
@@ -99,9 +101,9 @@ def _scorer(client_options: dict[str, Any], method: Method) -> _Scorer:
         if isinstance(value, dict | list):
             raise TypeError(f"{name}= must be a plain value (a path or URL for swagger) to travel to the workers")
     with ScoringClient(**client_options) as here:  # fetch the contract once, here
-        contract = here.contract
+        contract, endpoint = here.contract, here.endpoint
     options = tuple(sorted(client_options.items()))
-    return _Scorer(options, contract, method)
+    return _Scorer(options, contract, method, endpoint=endpoint)
 
 
 def predict(ddf: dd.DataFrame, **client_options: Any) -> dd.Series:
@@ -127,27 +129,38 @@ def predict_proba(ddf: dd.DataFrame, **client_options: Any) -> dd.DataFrame:
     return probabilities
 
 
-def iter_computed(collection: Any, client: Any, window: int = 4) -> Any:
+def iter_computed(collection: Any, client: Any, window: int = 4, start: int = 0) -> Any:
     """Partitions of a Dask collection computed in parallel and yielded in order, for writing one output.
 
     At most `window` partitions are in flight or waiting to be written, so memory stays bounded on the
-    workers and here whatever the number of partitions.
+    workers and here whatever the number of partitions. Earlier partitions get a higher priority, a hint
+    so the next one to write is rarely left waiting (a cluster may still start those in flight in any order).
+    `start` skips the partitions already written (a resumed journal); they are never computed.
     """
-    parts = collection.to_delayed()
+    parts = collection.to_delayed()[start:]
+    count = len(parts)
     pending: list[Any] = []
-    queue = iter(parts)
-    for part in queue:
-        pending.append(client.compute(part))
+    queue = iter(enumerate(parts))
+
+    def submit(index: int, part: Any) -> None:
+        pending.append(client.compute(part, priority=count - index))
+
+    for index, part in queue:
+        submit(index, part)
         if len(pending) >= window:
             break
-    while pending:
-        future = pending.pop(0)
-        result = future.result()
-        future.release()
-        following = next(queue, None)
-        if following is not None:
-            pending.append(client.compute(following))
-        yield result
+    try:
+        while pending:
+            future = pending.pop(0)
+            result = future.result()
+            future.release()
+            following = next(queue, None)
+            if following is not None:
+                submit(*following)
+            yield result
+    finally:
+        for future in pending:  # stopped early (an error, Ctrl-C): don't leave work running on the cluster
+            future.cancel()
 
 
 # ------------------------------------------------------------------------------------------- whole files
@@ -163,6 +176,9 @@ def score_file(
     blocksize: str = "8MB",
     workers: int | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    resume: bool = True,
+    journal: bool = True,
+    on_resume: Callable[[Resumed], None] | None = None,
     **client_options: Any,
 ) -> Any:
     """`bankscore score --dask ...`: read `source` as partitions, score them on the cluster, write one `target`.
@@ -171,6 +187,13 @@ def score_file(
     the same file a single process writes. `scheduler` is "local" (a LocalCluster of worker
     processes on this machine, bound to 127.0.0.1) or a scheduler address such as tcp://host:8786.
     Retries have a file job's budget (see `bankscore.files.score_file`) unless `client_options` say otherwise.
+
+    A CSV, JSONL or Parquet target is journaled in `TARGET.partial/` one partition per chunk, as
+    `bankscore.files.score_file` journals its chunks (journal=False: not): the same call after a
+    crash, Ctrl-C or a failed job computes only the partitions not yet written, and the output is
+    byte-identical to an uninterrupted run. Another input, other options (blocksize included) or a
+    journal left by a run without Dask is refused (JournalMismatch); resume=False starts over.
+    Ctrl-C raises JobInterrupted once what was written is safe.
     """
     from pathlib import Path
 
@@ -182,39 +205,97 @@ def score_file(
     if "retry_policy" not in client_options:
         client_options = {**budget, **client_options}
     scorer = _scorer(dict(client_options), "predict_proba" if proba else "predict")
-    file_scorer = replace(scorer, file_chunk=True, on_error="column" if on_error == "column" else "raise")
+    errors = on_error == "column"
+    file_scorer = replace(scorer, file_chunk=True, on_error="column" if errors else "raise")
+    frame = _read(source, scorer.contract, blocksize)
+    book: Journal | None = None
+    if journal and file_format(target) in JOURNALED:
+        # The partitions are the journal's chunks: they follow from the input and the blocksize, and
+        # their count is recorded too, so a Dask that cuts the same file differently is refused, not mixed.
+        options = output_options(
+            scorer.contract, target, engine="dask", proba=proba, on_error="column" if errors else "raise",
+            blocksize=blocksize, partitions=frame.npartitions,
+        )  # fmt: skip
+        book = Journal.open(target, source=source, options=options, endpoint=scorer.endpoint, resume=resume)
+        if book.resumed is not None and book.resumed.rows and on_resume is not None:
+            on_resume(book.resumed)
     cluster_api: Any = require("distributed", "dask", "Scoring on a Dask cluster")  # untyped
-    cluster = (
-        cluster_api.LocalCluster(
-            n_workers=workers or 2,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            silence_logs=logging.CRITICAL,  # a failed partition is reported once, as our error, not as worker logs
-        )
-        if scheduler == "local"
-        else None
-    )
     result = FileScore()
+    if book is not None:
+        result.rows, result.failed = book.rows, book.failed
+        if progress is not None and result.rows:
+            progress(result.rows, None)
+    cluster = None
     try:
+        if scheduler == "local":
+            cluster = cluster_api.LocalCluster(
+                n_workers=workers or 2,
+                threads_per_worker=1,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                silence_logs=logging.CRITICAL,  # a failed partition is reported once, as our error, not as worker logs
+            )
         with cluster_api.Client(cluster if cluster is not None else scheduler) as dask_client:
-            frame = _read(source, scorer.contract, blocksize)
-            meta = _scored_meta(frame, scorer.contract, proba, on_error == "column")
+            meta = _scored_meta(frame, scorer.contract, proba, errors)
             scored: Any = frame.map_partitions(file_scorer, meta=meta)
-            with open_writer(target) as writer:
-                for part in iter_computed(scored, dask_client):
-                    writer.write(part)
-                    result.rows += len(part)
-                    if "error" in part.columns:
-                        result.failed += int(part["error"].notna().sum())
-                    if progress is not None:
-                        progress(result.rows, None)
-                if not result.rows:  # inside the writer: no empty output is left behind
-                    raise FileFormatError(f"{source.name} has no data rows")
+            computed = iter_computed(scored, dask_client, start=len(book.chunks) if book is not None else 0)
+            parts = _counted(computed, result, progress)
+            try:
+                if book is not None:
+                    _journaled(book, parts, source)
+                else:
+                    with open_writer(target) as writer:
+                        for part in parts:
+                            writer.write(part)
+                        if not result.rows:  # inside the writer: no empty output is left behind
+                            raise FileFormatError(f"{source.name} has no data rows")
+            finally:
+                computed.close()  # cancels what is still in flight, while the cluster is still there
     finally:
         if cluster is not None:
             cluster.close()
     return result
+
+
+def _counted(parts: Iterator[pd.DataFrame], result: FileScore, progress: Any) -> Iterator[pd.DataFrame]:
+    for part in parts:
+        result.rows += len(part)
+        if "error" in part.columns:
+            result.failed += int(part["error"].notna().sum())
+        if progress is not None:
+            progress(result.rows, None)
+        yield part
+
+
+def _journaled(book: Journal, parts: Iterator[pd.DataFrame], source: Any) -> None:
+    """Each partition journaled as it comes back, in order. Bad input ends the journal (the input must
+    change, so it can't be resumed); any other stop keeps it for the next run, as in one process."""
+    try:
+        for part in parts:
+            book.write(part)
+        if not book.chunks:
+            raise FileFormatError(f"{source.name} has no data rows")
+        book.finish()
+    except JournalMismatch:
+        book.keep()
+        raise
+    except PartitionError as exc:
+        if isinstance(exc.error, InputValidationError):
+            book.discard()
+        else:
+            book.keep()
+        raise
+    except FileFormatError:
+        book.discard()
+        raise
+    except KeyboardInterrupt:
+        book.keep()
+        if not book.chunks:
+            raise
+        raise JobInterrupted(book.rows, book.folder) from None
+    except BaseException:
+        book.keep()
+        raise
 
 
 def _read(source: Any, contract: Contract, blocksize: str) -> Any:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import dask.dataframe as dd
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
@@ -20,7 +23,11 @@ from distributed import Client, LocalCluster
 import bankscore.integrations.dask as bdask
 from bankscore import InputValidationError, ScoringClient
 from bankscore.bankmarketing.synthetic import generate
+from bankscore.files import JournalMismatch, journal_path, write_table
+from bankscore.files import score_file as score_in_one_process
 from bankscore.server.model import Model
+from tests.files.test_resume import HoldingProxy
+from tests.support.cli import customers
 from tests.support.common import PRIMARY, ROOT
 
 # One worker runs this module, so its tests share one cluster.
@@ -138,3 +145,172 @@ def test_cli_refuses_a_remote_cluster_for_a_loopback_endpoint(tmp_path: Path, en
     assert result.returncode == 2, result.stderr
     assert "can't reach an endpoint on this machine's loopback" in result.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+# ------------------------------------------------------------------------------------------- resume (journal)
+
+RESUME_ROWS = 6_000
+PARTS = 8  # the blocksize is the input's size / PARTS: about 8 partitions of ~750 rows
+WINDOW = 4  # partitions bdask.iter_computed has in flight at once
+ONE_POST = 5_000  # batch_rows above a partition's rows: one POST per partition, so POSTs count partitions
+
+# The Python API in a child process, so it can be killed (-9) or interrupted (SIGINT) like a CLI run.
+RUNNER = """
+import sys
+from bankscore.files import JobInterrupted
+from bankscore.integrations.dask import score_file
+source, target, blocksize, endpoint = sys.argv[1:5]
+try:
+    done = score_file(source, target, scheduler="local", workers=2, blocksize=blocksize, proba=True,
+                      endpoint=endpoint, batch_rows=int(sys.argv[5]),
+                      on_resume=lambda found: print(f"resuming: {found.rows} rows", file=sys.stderr))
+except JobInterrupted as stopped:
+    print(f"interrupted: {stopped.rows} rows kept in {stopped.journal}", file=sys.stderr)
+    sys.exit(130)
+print(done.rows)
+"""
+
+
+@pytest.fixture(scope="module")
+def resume_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    source = tmp_path_factory.mktemp("dask-resume") / "in.csv"
+    write_table(customers(RESUME_ROWS, seed=91), source)
+    return {"csv": source}
+
+
+@pytest.fixture
+def holding(endpoint: Any) -> Iterator[HoldingProxy]:
+    with HoldingProxy(endpoint.scoring_uri.rsplit("/score", 1)[0]) as proxy:
+        yield proxy
+
+
+def _blocksize(source: Path) -> str:
+    return str(source.stat().st_size // PARTS + 1)
+
+
+def _partitions(source: Path) -> int:
+    return int(dd.read_csv(str(source), blocksize=_blocksize(source), dtype=object).npartitions)
+
+
+def _command(proxy: HoldingProxy, source: Path, target: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-c",
+        RUNNER,
+        str(source),
+        str(target),
+        _blocksize(source),
+        proxy.scoring_uri,
+        str(ONE_POST),
+    ]
+
+
+def _journaled(target: Path) -> int:
+    try:
+        return len(orjson.loads((journal_path(target) / "manifest.json").read_bytes())["chunks"])
+    except (OSError, ValueError):
+        return -1
+
+
+def _run_api(proxy: HoldingProxy, source: Path, target: Path) -> tuple[subprocess.CompletedProcess[str], int]:
+    before = proxy.posts
+    env = {**os.environ, "BANKSCORE_KEY": PRIMARY}
+    done = subprocess.run(_command(proxy, source, target), capture_output=True, text=True, timeout=180, env=env)
+    return done, proxy.posts - before
+
+
+def _stop_after(proxy: HoldingProxy, source: Path, target: Path, partitions: int, sig: int) -> tuple[int, str, int]:
+    """Start the job, send `sig` once at least `partitions` are journaled and the next POSTs are held; then the
+    child's exit code, its stderr, and how many partitions were journaled when it stopped.
+
+    The cluster starts the partitions in flight in any order, but partition WINDOW + j is submitted only once
+    partition j is written: so of the first WINDOW + k - 1 POSTs, k are partitions 0..k-1, whatever the order.
+    """
+    proxy.hold_from = proxy.posts + WINDOW + partitions - 1
+    env = {**os.environ, "BANKSCORE_KEY": PRIMARY}
+    child = subprocess.Popen(_command(proxy, source, target), stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while not (_journaled(target) >= partitions and proxy.posts > proxy.hold_from):
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, f"{_journaled(target)} partitions journaled"
+            time.sleep(0.02)
+        child.send_signal(sig)
+        _, stderr = child.communicate(timeout=90)
+    finally:
+        child.kill()  # a no-op once it has stopped; never left running when the test fails
+        proxy.hold_from = None
+    return child.returncode, stderr, _journaled(target)
+
+
+_UNINTERRUPTED: dict[str, bytes] = {}
+
+
+def _uninterrupted(proxy: HoldingProxy, source: Path, tmp_path: Path, suffix: str) -> bytes:
+    if suffix not in _UNINTERRUPTED:
+        target = tmp_path / f"reference.{suffix}"
+        done, posts = _run_api(proxy, source, target)
+        assert done.returncode == 0, done.stderr
+        assert posts == _partitions(source) and "resuming" not in done.stderr
+        assert not journal_path(target).exists(), "a finished run leaves no journal"
+        _UNINTERRUPTED[suffix] = target.read_bytes()
+    return _UNINTERRUPTED[suffix]
+
+
+def test_dask_killed_after_two_partitions_computes_only_the_missing_ones(
+    holding: HoldingProxy, resume_inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    source, target = resume_inputs["csv"], tmp_path / "out.csv"
+    partitions = _partitions(source)
+    assert partitions > WINDOW + 2
+    expected = _uninterrupted(holding, source, tmp_path, "csv")
+    code, _, journaled = _stop_after(holding, source, target, 2, signal.SIGKILL)
+    assert code == -signal.SIGKILL and not target.exists() and 2 <= journaled < partitions
+    done, posts = _run_api(holding, source, target)
+    assert done.returncode == 0, done.stderr
+    assert posts == partitions - journaled, "only the partitions not journaled are computed again"
+    sizes = dd.read_csv(str(source), blocksize=_blocksize(source), dtype=object).map_partitions(len).compute()
+    assert f"resuming: {sum(sizes.tolist()[:journaled])} rows" in done.stderr
+    assert target.read_bytes() == expected, "byte-identical to an uninterrupted --dask run"
+    assert not journal_path(target).exists()
+
+
+def test_dask_ctrl_c_keeps_the_journal_and_parquet_resumes_to_the_same_bytes(
+    holding: HoldingProxy, resume_inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Parquet output: each partition is a part file in the journal, assembled at the end."""
+    source, target = resume_inputs["csv"], tmp_path / "out.parquet"
+    partitions = _partitions(source)
+    expected = _uninterrupted(holding, source, tmp_path, "parquet")
+    code, stderr, journaled = _stop_after(holding, source, target, 2, signal.SIGINT)
+    assert code == 130 and 2 <= journaled < partitions, stderr
+    assert f"kept in {journal_path(target)}" in stderr and "Traceback" not in stderr
+    done, posts = _run_api(holding, source, target)
+    assert done.returncode == 0, done.stderr
+    assert posts == partitions - journaled
+    assert target.read_bytes() == expected
+
+
+def test_dask_refuses_a_changed_input_blocksize_or_engine_before_starting_a_cluster(
+    holding: HoldingProxy, resume_inputs: dict[str, Path], tmp_path: Path, keyed: None
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(resume_inputs["csv"].read_bytes())
+    target = tmp_path / "out.csv"
+    _, _, journaled = _stop_after(holding, source, target, 2, signal.SIGKILL)
+    before = holding.posts
+
+    with pytest.raises(JournalMismatch, match="the Dask blocksize was"):
+        bdask.score_file(source, target, blocksize="64KB", proba=True, endpoint=holding.scoring_uri)
+    with ScoringClient(holding.scoring_uri, key=PRIMARY) as client, pytest.raises(JournalMismatch) as engine:
+        score_in_one_process(client, source, target, proba=True)
+    assert "was started with --dask and this run is without" in str(engine.value)
+
+    with source.open("a") as handle:  # one more row: size and mtime change
+        handle.write(source.read_text().splitlines()[1] + "\n")
+    with pytest.raises(JournalMismatch) as changed:
+        bdask.score_file(source, target, blocksize=_blocksize(resume_inputs["csv"]), proba=True,
+                         endpoint=holding.scoring_uri)  # fmt: skip
+    assert "the input changed since" in str(changed.value) and "--restart" in str(changed.value)
+    assert holding.posts == before, "refused before anything is scored"
+    assert _journaled(target) == journaled, "a refused journal is left as it was"
