@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.table import Table
@@ -14,6 +14,7 @@ from ._app import EXIT_FAILURE, OnErrorChoice, err, fail, out
 
 if TYPE_CHECKING:
     from .. import ClientStats
+    from ..files import JobInterrupted, Resumed
 
 from ._endpoint import EndpointOption, KeyFileOption, SwaggerOption, is_loopback, one_line, scoring_client
 
@@ -90,7 +91,7 @@ def score(
     """
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
-    from ..files import FileFormatError, JobInterrupted, Resumed, file_format
+    from ..files import FileFormatError, JobInterrupted, file_format
     from ..files.scoring import score_file
 
     try:
@@ -105,7 +106,10 @@ def score(
     options = {name: value for name, value in given.items() if value is not None}
     options |= {"max_retries": max_retries, "deadline": retry_deadline, "patience": patience}
     if dask is not None:
-        _score_on_dask(input_path, output, dask, dask_workers, endpoint, key_file, swagger, proba, on_error, options)
+        _score_on_dask(
+            input_path, output, dask, dask_workers, endpoint, key_file, swagger, proba, on_error, options,
+            restart=restart, no_journal=no_journal,
+        )  # fmt: skip
         return
     with scoring_client(endpoint, key_file, swagger, **options) as client:
         contract = client.contract
@@ -127,12 +131,7 @@ def score(
                 bar.update(task, completed=done, rate=f"{rate:,.0f} rows/s", health=health_line(client.stats))
 
             def resuming(found: Resumed) -> None:
-                err.print(
-                    f"resuming: {found.rows:,} rows already written ({found.journal.name}); "
-                    "--restart to start over instead"
-                )
-                if found.endpoint_was is not None:
-                    err.print(f"note: those rows were scored by {found.endpoint_was}")
+                _resuming(found)
                 bar.update(task, completed=found.rows)
 
             try:
@@ -158,18 +157,29 @@ def score(
                 fail(str(exc))
             except JobInterrupted as stopped:
                 bar.stop()
-                err.print(
-                    f"interrupted: {stopped.rows:,} rows written are kept in {stopped.journal}; "
-                    f"to resume, run the same command again:\n  {_same_command()}"
-                )
-                _exit_now_if_senders_linger()
-                raise typer.Exit(EXIT_INTERRUPTED) from None
+                _interrupted(stopped)
         if result.frame is not None:
             _print_table(result.frame, contract.column_names)
         else:
             err.print(f"Wrote {result.rows:,} rows to {output}")
     if result.failed:
         fail(f"{result.failed:,} of {result.rows:,} rows failed; see the error column", EXIT_FAILURE)
+
+
+def _resuming(found: Resumed) -> None:
+    err.print(f"resuming: {found.rows:,} rows already written ({found.journal.name}); --restart to start over instead")
+    if found.endpoint_was is not None:
+        err.print(f"note: those rows were scored by {found.endpoint_was}")
+
+
+def _interrupted(stopped: JobInterrupted) -> NoReturn:
+    """Ctrl-C: what was written is safe in the journal; say how to go on, and stop (exit 130)."""
+    err.print(
+        f"interrupted: {stopped.rows:,} rows written are kept in {stopped.journal}; "
+        f"to resume, run the same command again:\n  {_same_command()}"
+    )
+    _exit_now_if_senders_linger()
+    raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def _exit_now_if_senders_linger() -> None:
@@ -208,6 +218,9 @@ def _score_on_dask(
     proba: bool,
     on_error: OnErrorChoice,
     options: dict[str, Any],
+    *,
+    restart: bool = False,
+    no_journal: bool = False,
 ) -> None:
     from .._extras import check
 
@@ -216,7 +229,7 @@ def _score_on_dask(
         fail("--dask writes a file: give -o OUTPUT")
     from urllib.parse import urlsplit
 
-    from ..files import FileFormatError
+    from ..files import FileFormatError, JobInterrupted
     from ..integrations.dask import PartitionError
     from ..integrations.dask import score_file as score_on_cluster
 
@@ -237,8 +250,13 @@ def _score_on_dask(
                 endpoint=client.endpoint,
                 swagger=swagger,
                 key_file=str(key_file) if key_file else None,
+                resume=not restart,
+                journal=not no_journal,
+                on_resume=_resuming,
                 **{k: v for k, v in options.items() if k != "concurrency"},
             )
+        except JobInterrupted as stopped:
+            _interrupted(stopped)
         except PartitionError as exc:
             from .._exceptions import InputValidationError
 

@@ -8,7 +8,6 @@ write the bytes an uninterrupted run writes. A changed input or changed options 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shlex
 import signal
@@ -23,24 +22,13 @@ import pytest
 from bankscore.files import journal_path, write_table
 from tests.support.cli import customers
 from tests.support.common import PRIMARY
-from tests.support.faultproxy import FaultProxy
+from tests.support.faultproxy import FaultProxy, HoldingProxy
 from tests.support.serving import BANKSCORE
 
 ROWS = 12_000  # six chunks: enough kill points, few seconds per run
 CHUNK = 2_000
 BATCH = 500  # divides CHUNK: a chunk is exactly CHUNK / BATCH requests
 POSTS_PER_CHUNK = CHUNK // BATCH
-
-
-class HoldingProxy(FaultProxy):
-    """Forwards every request; POSTs numbered `hold_from` and later are held, unanswered, until the proxy stops."""
-
-    hold_from: int | None = None
-
-    async def _answer(self, writer: Any, method: str, target: str, headers: Any, body: bytes, fault: Any) -> bool:
-        if method == "POST" and self.hold_from is not None and self.posts > self.hold_from:
-            await asyncio.Event().wait()  # cancelled when the proxy stops
-        return await super()._answer(writer, method, target, headers, body, fault)
 
 
 @pytest.fixture(scope="module")

@@ -26,9 +26,9 @@ from bankscore.bankmarketing.synthetic import generate
 from bankscore.files import JournalMismatch, journal_path, write_table
 from bankscore.files import score_file as score_in_one_process
 from bankscore.server.model import Model
-from tests.files.test_resume import HoldingProxy
 from tests.support.cli import customers
 from tests.support.common import PRIMARY, ROOT
+from tests.support.faultproxy import HoldingProxy
 
 # One worker runs this module, so its tests share one cluster.
 pytestmark = pytest.mark.xdist_group("dask")
@@ -314,3 +314,36 @@ def test_dask_refuses_a_changed_input_blocksize_or_engine_before_starting_a_clus
     assert "the input changed since" in str(changed.value) and "--restart" in str(changed.value)
     assert holding.posts == before, "refused before anything is scored"
     assert _journaled(target) == journaled, "a refused journal is left as it was"
+
+
+def test_cli_dask_refuses_a_single_process_journal_and_restart_starts_over(tmp_path: Path, endpoint: Any) -> None:
+    """The CLI hands --restart to the Dask path: a journal the other engine started is refused until it is given."""
+    from tests.support.faultproxy import FaultProxy
+
+    path = tmp_path / "in.csv"
+    generate(3_000, seed=26, label=False).to_csv(path, index=False)
+    target = tmp_path / "out.csv"
+    bankscore = str(Path(sys.executable).parent / "bankscore")
+    base = endpoint.scoring_uri.rsplit("/score", 1)[0]
+
+    def score(*extra: str, via: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "BANKSCORE_ENDPOINT": via, "BANKSCORE_KEY": PRIMARY}
+        return subprocess.run(
+            [bankscore, "score", str(path), "-o", str(target), "--chunk-rows", "1000", "--batch-rows", "500", *extra],
+            capture_output=True, text=True, timeout=300, env=env, cwd=ROOT,
+        )  # fmt: skip
+
+    with FaultProxy(base, schedule={3: "400"}) as proxy:  # the second chunk fails for good: the first is journaled
+        failed = score("--concurrency", "1", via=proxy.scoring_uri)
+    assert failed.returncode == 1 and journal_path(target).is_dir(), failed.stderr
+    refused = score("--dask", "local", via=endpoint.scoring_uri)
+    assert refused.returncode == 2, refused.stderr
+    assert "was started without --dask and this run is with" in refused.stderr, refused.stderr
+    assert "--restart" in refused.stderr and "Traceback" not in refused.stderr
+    done = score("--dask", "local", "--restart", via=endpoint.scoring_uri)
+    assert done.returncode == 0, done.stderr
+    assert not journal_path(target).exists()
+    reference = tmp_path / "reference.csv"
+    with ScoringClient(endpoint.scoring_uri, key=PRIMARY) as client:
+        score_in_one_process(client, path, reference)
+    assert target.read_bytes() == reference.read_bytes()

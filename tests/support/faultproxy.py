@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 import httpx
 import orjson
@@ -220,3 +220,14 @@ class FaultProxy:
         lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"content-length: {length}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class HoldingProxy(FaultProxy):
+    """Forwards every request; POSTs numbered `hold_from` and later are held, unanswered, until the proxy stops."""
+
+    hold_from: int | None = None
+
+    async def _answer(self, writer: Any, method: str, target: str, headers: Any, body: bytes, fault: Any) -> bool:
+        if method == "POST" and self.hold_from is not None and self.posts > self.hold_from:
+            await asyncio.Event().wait()  # cancelled when the proxy stops
+        return await super()._answer(writer, method, target, headers, body, fault)
