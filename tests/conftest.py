@@ -194,3 +194,9 @@ def gen_a_prime(peer_python: Path, model_dir: Path) -> Iterator[Any]:
 def gen_mlflow(peer_python: Path, model_dir: Path) -> Iterator[Any]:
     """MLflow-style `input_data` script: its swagger exists only as OpenAPI 3.0 and 3.1."""
     yield from _serve(model_dir, "MLflow")
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers per core. Many tests wait on child processes, servers and sockets rather than
+    compute (a CLI run, a Dask cluster, a proxy holding requests), so one per core leaves the cores idle."""
+    return 2 * (os.cpu_count() or 1)
