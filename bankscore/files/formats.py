@@ -64,7 +64,7 @@ def iter_frames(
         ValueError,
         OSError,
         zipfile.BadZipFile,
-        *_reader_errors(),
+        *_reader_errors(fmt),
     )
     try:
         for frame in _raw_frames(path, fmt, types, chunk_rows):
@@ -178,14 +178,15 @@ def _pyarrow(submodule: str, feature: str) -> ModuleType:
     return require(f"pyarrow.{submodule}", "files", feature)
 
 
-def _reader_errors() -> tuple[type[BaseException], ...]:
-    """The readers' own exception types, for whichever readers are installed (nothing is imported here)."""
+def _reader_errors(fmt: str) -> tuple[type[BaseException], ...]:
+    """The exception types of the readers this format uses, where installed (openpyxl only for XLSX: importing
+    it costs a fifth of a second, every run)."""
     errors: list[type[BaseException]] = []
     if installed("pyarrow"):
         import pyarrow
 
         errors.append(pyarrow.ArrowException)
-    if installed("openpyxl"):
+    if fmt == "xlsx" and installed("openpyxl"):
         from openpyxl.utils.exceptions import InvalidFileException
 
         errors.append(InvalidFileException)

@@ -15,10 +15,11 @@ No locks (fcntl) and only os.replace, so it works the same on Windows.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -359,6 +360,27 @@ class Journal:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+    @contextlib.contextmanager
+    def kept(self, unresumable: Callable[[BaseException], bool]) -> Iterator[None]:
+        """Whatever stops the job, the journal stays for the next run, except when `unresumable(error)` says the
+        input itself must change (bad input): then it is discarded. Ctrl-C becomes JobInterrupted."""
+        try:
+            yield
+        except JournalMismatch:
+            self.keep()
+            raise
+        except KeyboardInterrupt:
+            self.keep()
+            if not self.chunks:
+                raise
+            raise JobInterrupted(self.rows, self.folder) from None
+        except BaseException as exc:
+            if unresumable(exc):
+                self.discard()
+            else:
+                self.keep()
+            raise
 
     def keep(self) -> None:
         self.close()

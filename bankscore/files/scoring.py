@@ -21,7 +21,7 @@ from .._exceptions import APIError, FileFormatError, InputValidationError, Probl
 from ..contract import Contract
 from ..validation import MAX_PROBLEMS, Table, to_table
 from .formats import DEFAULT_CHUNK_ROWS, file_format, iter_frames, open_writer
-from .journal import JOURNALED, JobInterrupted, Journal, JournalMismatch, Resumed, output_options
+from .journal import JOURNALED, Journal, Resumed, output_options
 from .streaming import read_ahead, write_behind
 
 if TYPE_CHECKING:
@@ -164,24 +164,10 @@ def _journaled(book: Journal, scored: Iterator[pd.DataFrame]) -> None:
     """Each chunk written as soon as it is scored, in this thread: a finished chunk never waits in a queue
     where a kill would lose it. Bad input ends the journal (the input must change, so it can't be resumed);
     any other stop keeps it for the next run."""
-    try:
+    with book.kept(lambda error: isinstance(error, InputValidationError | FileFormatError)):
         for part in scored:
             book.write(part)
         book.finish()
-    except JournalMismatch:
-        book.keep()
-        raise
-    except (InputValidationError, FileFormatError):
-        book.discard()
-        raise
-    except KeyboardInterrupt:
-        book.keep()
-        if not book.chunks:
-            raise
-        raise JobInterrupted(book.rows, book.folder) from None
-    except BaseException:
-        book.keep()
-        raise
 
 
 def score_frames(

@@ -21,7 +21,7 @@ from .._exceptions import APIError, BankscoreError, FileFormatError, InputValida
 from .._extras import require
 from ..contract import Contract
 from ..files.formats import file_format, open_writer, restore_numbers
-from ..files.journal import JOURNALED, JobInterrupted, Journal, JournalMismatch, Resumed, output_options
+from ..files.journal import JOURNALED, Journal, Resumed, output_options
 from ..files.scoring import FileScore, OnRowError, score_frames
 
 if TYPE_CHECKING:
@@ -270,32 +270,17 @@ def _counted(parts: Iterator[pd.DataFrame], result: FileScore, progress: Any) ->
 def _journaled(book: Journal, parts: Iterator[pd.DataFrame], source: Any) -> None:
     """Each partition journaled as it comes back, in order. Bad input ends the journal (the input must
     change, so it can't be resumed); any other stop keeps it for the next run, as in one process."""
-    try:
+
+    def unresumable(error: BaseException) -> bool:
+        bad_rows = isinstance(error, PartitionError) and isinstance(error.error, InputValidationError)
+        return bad_rows or isinstance(error, FileFormatError)
+
+    with book.kept(unresumable):
         for part in parts:
             book.write(part)
         if not book.chunks:
             raise FileFormatError(f"{source.name} has no data rows")
         book.finish()
-    except JournalMismatch:
-        book.keep()
-        raise
-    except PartitionError as exc:
-        if isinstance(exc.error, InputValidationError):
-            book.discard()
-        else:
-            book.keep()
-        raise
-    except FileFormatError:
-        book.discard()
-        raise
-    except KeyboardInterrupt:
-        book.keep()
-        if not book.chunks:
-            raise
-        raise JobInterrupted(book.rows, book.folder) from None
-    except BaseException:
-        book.keep()
-        raise
 
 
 def _read(source: Any, contract: Contract, blocksize: str) -> Any:

@@ -161,7 +161,7 @@ from bankscore.files import JobInterrupted
 from bankscore.integrations.dask import score_file
 source, target, blocksize, endpoint = sys.argv[1:5]
 try:
-    done = score_file(source, target, scheduler="local", workers=2, blocksize=blocksize, proba=True,
+    done = score_file(source, target, scheduler="local", workers=1, blocksize=blocksize, proba=True,
                       endpoint=endpoint, batch_rows=int(sys.argv[5]),
                       on_resume=lambda found: print(f"resuming: {found.rows} rows", file=sys.stderr))
 except JobInterrupted as stopped:
@@ -336,11 +336,11 @@ def test_cli_dask_refuses_a_single_process_journal_and_restart_starts_over(tmp_p
     with FaultProxy(base, schedule={3: "400"}) as proxy:  # the second chunk fails for good: the first is journaled
         failed = score("--concurrency", "1", via=proxy.scoring_uri)
     assert failed.returncode == 1 and journal_path(target).is_dir(), failed.stderr
-    refused = score("--dask", "local", via=endpoint.scoring_uri)
+    refused = score("--dask", "local", "--dask-workers", "1", via=endpoint.scoring_uri)
     assert refused.returncode == 2, refused.stderr
     assert "was started without --dask and this run is with" in refused.stderr, refused.stderr
     assert "--restart" in refused.stderr and "Traceback" not in refused.stderr
-    done = score("--dask", "local", "--restart", via=endpoint.scoring_uri)
+    done = score("--dask", "local", "--dask-workers", "1", "--restart", via=endpoint.scoring_uri)
     assert done.returncode == 0, done.stderr
     assert not journal_path(target).exists()
     reference = tmp_path / "reference.csv"
