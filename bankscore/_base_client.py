@@ -174,8 +174,8 @@ def discover_swagger(url: str) -> SwaggerDiscovery:
     answer = yield url
     if isinstance(answer, httpx.HTTPError):
         raise swagger_fetch_error(url, answer)
-    if answer.status_code == 200 or answer.status_code != 404 or "version" in parse_qs(urlsplit(url).query):
-        return swagger_from_response(url, answer)
+    if answer.status_code != 404 or "version" in parse_qs(urlsplit(url).query):
+        return swagger_from_response(url, answer)  # the document, or an error that another version won't mend
     first = answer
     tried = []
     for version in _fallback_versions(answer.content):
