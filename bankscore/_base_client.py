@@ -7,6 +7,7 @@ splitting — is made here once, from the status, headers and body of an answer.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -30,6 +31,7 @@ from ._exceptions import (
     AuthenticationError,
     BankscoreError,
     ContractError,
+    KeySourceError,
     ModelError,
     ResponseDecodeError,
     status_error_class,
@@ -38,7 +40,7 @@ from ._throttle import Tally
 from ._types import Method, Verify
 from ._version import __version__
 from .contract import Contract, parse_swagger
-from .credentials import KeyCredential
+from .credentials import Authorizer
 from .decoding import DecodeFailure, cut_short, decode
 from .encoding import Batch
 from .errorbodies import BODY_LIMIT, describe, one_line, redact
@@ -140,6 +142,26 @@ def scoring_uri(endpoint: str | None) -> str:
     if not path.endswith("/score"):
         path += "/score"
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token_transport(url: str) -> None:
+    """Refuse to send a bearer token over plain http beyond this machine (azure-core refuses it too)."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        raise KeySourceError(
+            f"won't send a Microsoft Entra token over plain http to {parts.hostname}: use the https:// URL "
+            "(plain http is allowed only to this machine, for local emulators)"
+        )
 
 
 def swagger_uri(endpoint: str) -> str:
@@ -446,28 +468,37 @@ class Send:
 
 
 @dataclass(frozen=True)
+class Authorize:
+    """Step: the credential's token is due; fetch it (`refresh` or `refresh_async`), then carry on."""
+
+
+@dataclass(frozen=True)
 class Sleep:
     """Step: wait this long, then carry on."""
 
     seconds: float
 
 
-Attempts = Generator[Send | Sleep, httpx.Response | httpx.HTTPError | None, Outcome]
+Attempts = Generator[Send | Sleep | Authorize, httpx.Response | httpx.HTTPError | None, Outcome]
 
 
 def attempts(
-    batch: Batch, credential: KeyCredential, options: ClientOptions, policy: RetryPolicy, tally: Tally
+    batch: Batch, credential: Authorizer, options: ClientOptions, policy: RetryPolicy, tally: Tally
 ) -> Attempts:
     """Every retry decision for one request body, free of I/O so both clients drive the same logic.
 
     `tally` is the client's shared count: it learns of successes and retries, and tells when any batch
     last succeeded, which the policy's patience is measured from.
     Returns the final Outcome: results, or a split order for a 413. Raises the APIError that ends it.
+    A 401 is retried once with a new credential (the secondary key, or a freshly fetched token).
     """
     started = time.monotonic()
     attempt = 0
+    reauthorized = False
     while True:
         attempt += 1
+        if credential.stale():
+            yield Authorize()
         authorization = credential.authorization()
         headers, client_request_id = request_headers(authorization, options.model_deployment, options.client_request_id)
         reply = yield Send(headers)
@@ -481,7 +512,8 @@ def attempts(
         if outcome.split:
             return outcome
         assert outcome.error is not None
-        if outcome.unauthorized and credential.rotate(authorization):
+        if outcome.unauthorized and not reauthorized and credential.rejected(authorization):
+            reauthorized = True
             continue
         if not outcome.retryable:
             raise outcome.error
@@ -517,7 +549,7 @@ def _out_of_patience(error: APIError, policy: RetryPolicy, attempts: int) -> API
     return error
 
 
-def _secrets(credential: KeyCredential, options: ClientOptions) -> tuple[str, ...]:
+def _secrets(credential: Authorizer, options: ClientOptions) -> tuple[str, ...]:
     """What an error must never show: the keys, and any Authorization the caller set in `headers` itself."""
     given = [v for k, v in options.headers.items() if k.lower() == "authorization"]
     tokens = [v.split(None, 1)[-1] for v in given if v.strip()]

@@ -18,12 +18,14 @@ import httpx
 from pydantic import BaseModel
 
 from ._base_client import (
+    Authorize,
     ClientOptions,
     Outcome,
     PreparedRequest,
     Sleep,
     attempts,
     check_method,
+    check_token_transport,
     discover_swagger,
     health_uri,
     request_headers,
@@ -32,11 +34,22 @@ from ._base_client import (
     to_frame,
     to_series,
 )
-from ._exceptions import APIError, ContractError
+from ._exceptions import APIError, ContractError, KeySourceError
 from ._throttle import Answer, AsyncThrottle, ClientStats, ThreadThrottle, Throttle, read_answer
-from ._types import NOT_GIVEN, ExtraColumns, Method, NotGiven, OnError, Progress, SwaggerSource, Verify
+from ._types import (
+    NOT_GIVEN,
+    AsyncTokenCredential,
+    ExtraColumns,
+    Method,
+    NotGiven,
+    OnError,
+    Progress,
+    SwaggerSource,
+    TokenCredential,
+    Verify,
+)
 from .contract import Contract, load_swagger_file, parse_swagger
-from .credentials import KeyCredential
+from .credentials import ML_SCOPE, Authorizer, KeyCredential, TokenAuth
 from .encoding import Batch, encode, encode_batch, plan_batches
 from .retry import RetryPolicy
 from .rowmodel import build_row_model
@@ -79,6 +92,8 @@ class _ClientBase:
         key: str | None = None,
         secondary_key: str | None = None,
         key_file: str | Path | None = None,
+        credential: TokenCredential | AsyncTokenCredential | TokenAuth | None = None,
+        scope: str = ML_SCOPE,
         swagger: SwaggerSource | Contract = None,
         timeout: float = 60.0,
         max_retries: int | None = 4,
@@ -96,7 +111,10 @@ class _ClientBase:
         """Connect to `endpoint` (the scoring URI; default `$BANKSCORE_ENDPOINT`).
 
         The key comes from `key`/`secondary_key`, else `key_file`, else `$BANKSCORE_KEY` (and
-        `$BANKSCORE_SECONDARY_KEY`, `$BANKSCORE_KEY_FILE`). `swagger` is where the contract comes from:
+        `$BANKSCORE_SECONDARY_KEY`, `$BANKSCORE_KEY_FILE`). An endpoint in `aad_token` mode takes
+        `credential` instead: any azure-core TokenCredential (azure-identity's `DefaultAzureCredential()`...),
+        asked for `scope` (Azure ML's data plane by default); tokens go only over https, or plain http to
+        loopback. `swagger` is where the contract comes from:
         a URL, a saved swagger.json, a parsed document or a `Contract`; default `<endpoint base>/swagger.json`.
 
         Transient failures are retried within three budgets: `max_retries` per request body (None: no count
@@ -121,14 +139,14 @@ class _ClientBase:
             retry_policy=retry_policy,
             adaptive_concurrency=adaptive_concurrency,
         )
-        credential = KeyCredential.resolve(key, secondary_key, key_file)
+        authorizer = _authorizer(options.endpoint, key, secondary_key, key_file, credential, scope)
         if isinstance(swagger, Contract):
-            self._setup(options, credential, None, swagger)
+            self._setup(options, authorizer, None, swagger)
         else:
-            self._setup(options, credential, swagger, None)
+            self._setup(options, authorizer, swagger, None)
 
     def _setup(
-        self, options: ClientOptions, credential: KeyCredential, swagger: SwaggerSource, contract: Contract | None
+        self, options: ClientOptions, credential: Authorizer, swagger: SwaggerSource, contract: Contract | None
     ) -> None:
         self._options = options
         self._credential = credential
@@ -238,6 +256,29 @@ class _ClientBase:
         return f"{type(self).__name__}(endpoint={self.endpoint!r}, credential={self._credential!r})"
 
 
+def _authorizer(
+    endpoint: str,
+    key: str | None,
+    secondary_key: str | None,
+    key_file: str | Path | None,
+    credential: TokenCredential | AsyncTokenCredential | TokenAuth | None,
+    scope: str,
+) -> Authorizer:
+    """The key or the token source the client sends; a token only over TLS or to this machine."""
+    if credential is None:
+        return KeyCredential.resolve(key, secondary_key, key_file)
+    if key or secondary_key or key_file:
+        raise KeySourceError("pass either a key (key=, secondary_key=, key_file=) or credential=, not both")
+    auth = credential if isinstance(credential, TokenAuth) else TokenAuth(credential, scope)
+    check_token_transport(endpoint)
+    return auth
+
+
+def _can_authorize(credential: Authorizer) -> bool:
+    """True when a 401 is worth one more try with credentials (a key is set, or tokens can be fetched)."""
+    return credential.stale() or credential.authorization() is not None
+
+
 class _Stopped(Exception):
     """Internal: a sender thread stops because the call it works for is over."""
 
@@ -250,6 +291,11 @@ class ScoringClient(_ClientBase):
     """
 
     def _open(self) -> None:
+        if isinstance(self._credential, TokenAuth) and self._credential.is_async:
+            raise TypeError(
+                f"{type(self._credential.credential).__name__} is an async credential (azure.identity.aio): "
+                "use AsyncScoringClient, or the sync credential of the same name (azure.identity)"
+            )
         self._http = httpx.Client(**self._options.httpx_kwargs())
         # The module's clock and sleep, looked up at each call, so tests that record waits record these too.
         self._throttle = ThreadThrottle(
@@ -271,7 +317,9 @@ class ScoringClient(_ClientBase):
             answer: httpx.Response | httpx.HTTPError
             try:
                 answer = self._http.get(url)
-                if answer.status_code == 401 and self._credential.has_key:
+                if answer.status_code == 401 and _can_authorize(self._credential):
+                    if self._credential.stale():
+                        self._credential.refresh()
                     answer = self._http.get(url, headers={"authorization": self._credential.authorization() or ""})
             except httpx.HTTPError as exc:
                 answer = exc
@@ -388,6 +436,10 @@ class ScoringClient(_ClientBase):
         try:
             step = next(plan)
             while True:
+                if isinstance(step, Authorize):
+                    self._credential.refresh()
+                    step = plan.send(None)
+                    continue
                 if isinstance(step, Sleep):
                     waited = throttle.pause_covered(step.seconds)
                     time.sleep(step.seconds)
@@ -457,7 +509,9 @@ class AsyncScoringClient(_ClientBase):
             answer: httpx.Response | httpx.HTTPError
             try:
                 answer = await self._http.get(url)
-                if answer.status_code == 401 and self._credential.has_key:
+                if answer.status_code == 401 and _can_authorize(self._credential):
+                    if self._credential.stale():
+                        await self._credential.refresh_async()
                     authorization = self._credential.authorization() or ""
                     answer = await self._http.get(url, headers={"authorization": authorization})
             except httpx.HTTPError as exc:
@@ -562,6 +616,10 @@ class AsyncScoringClient(_ClientBase):
         try:
             step = next(plan)
             while True:
+                if isinstance(step, Authorize):
+                    await self._credential.refresh_async()
+                    step = plan.send(None)
+                    continue
                 if isinstance(step, Sleep):
                     waited = throttle.pause_covered(step.seconds)
                     await asyncio.sleep(step.seconds)

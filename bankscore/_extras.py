@@ -20,7 +20,7 @@ EXTRAS: Final[dict[str, tuple[str, ...]]] = {
     "excel": ("xlwings", "keyring", "openpyxl"),
     "loadtest": ("locust",),
     "dask": ("dask", "distributed"),
-    "azure": (),
+    "azure": ("azure.identity",),
 }
 
 

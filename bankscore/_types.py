@@ -9,7 +9,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias, runtime_checkable
 
 Envelope: TypeAlias = Literal["data", "inputs", "mlflow"]
 """The request envelope /score takes: gen A `{"data": ...}`, gen B `{"Inputs": ..., "GlobalParameters": ...}`,
@@ -35,6 +35,9 @@ Progress: TypeAlias = Callable[[int, int], None]
 Verify: TypeAlias = bool | str | Path | ssl.SSLContext
 """TLS verification: True (system CAs), False (none), a CA bundle file or directory, or an SSLContext."""
 
+AuthMode: TypeAlias = Literal["key", "entra"]
+"""How a front-end authenticates: an endpoint key, or a Microsoft Entra token from azure-identity."""
+
 SwaggerSource: TypeAlias = str | Path | Mapping[str, Any] | None
 """Where the contract comes from: a URL, a saved swagger.json, a parsed document, or None (the endpoint's own)."""
 
@@ -59,3 +62,30 @@ class NotGiven:
 
 
 NOT_GIVEN: Final = NotGiven()
+
+
+class AccessTokenLike(Protocol):
+    """What azure-core's `AccessToken` and `AccessTokenInfo` carry: the token and its expiry (epoch s)."""
+
+    @property
+    def token(self) -> str: ...
+    @property
+    def expires_on(self) -> int: ...
+
+
+@runtime_checkable
+class TokenCredential(Protocol):
+    """azure-core's `TokenCredential` (azure-identity's credentials), described here so the core needs no azure-core."""
+
+    def get_token(
+        self, *scopes: str, claims: str | None = None, tenant_id: str | None = None, **kwargs: Any
+    ) -> AccessTokenLike: ...
+
+
+@runtime_checkable
+class AsyncTokenCredential(Protocol):
+    """azure-core's `AsyncTokenCredential` (the credentials of `azure.identity.aio`)."""
+
+    async def get_token(
+        self, *scopes: str, claims: str | None = None, tenant_id: str | None = None, **kwargs: Any
+    ) -> AccessTokenLike: ...

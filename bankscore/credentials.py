@@ -1,21 +1,58 @@
-"""Endpoint keys, held so they can't leak: redacted reprs, never logged, read from env or a file.
+"""Credentials, held so they can't leak: redacted reprs, never logged, never pickled.
 
-A service has a primary and a secondary key and rotates them one at a time; the credential
-starts on the primary and moves to the secondary once when the service rejects the primary.
+Two kinds send `Authorization: Bearer ...`, and the clients treat them alike (`Authorizer`):
+- `KeyCredential`: an endpoint key, read from arguments, a key file or the environment. A service has a
+  primary and a secondary key and rotates them one at a time; the credential starts on the primary and
+  moves to the secondary once when the service rejects the primary.
+- `TokenAuth`: Microsoft Entra tokens from any azure-core `TokenCredential` (azure-identity's
+  `DefaultAzureCredential`, `ClientSecretCredential`, `ManagedIdentityCredential`...), for one scope,
+  cached and refreshed as azure-core's `BearerTokenCredentialPolicy` does.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, Protocol
 
-from ._exceptions import KeySourceError
+from ._exceptions import AuthenticationError, KeySourceError
+from ._types import AccessTokenLike, AsyncTokenCredential, TokenCredential
 
 KEY_ENV: Final = "BANKSCORE_KEY"
 SECONDARY_KEY_ENV: Final = "BANKSCORE_SECONDARY_KEY"
 KEY_FILE_ENV: Final = "BANKSCORE_KEY_FILE"
+AUTH_ENV: Final = "BANKSCORE_AUTH"
+
+ML_SCOPE: Final = "https://ml.azure.com/.default"
+"""Online endpoints in `aad_token` mode and batch endpoints take tokens for Azure ML's data plane."""
+ARM_SCOPE: Final = "https://management.azure.com/.default"
+"""Published pipelines, run history and the jobs API take Azure Resource Manager tokens."""
+
+REFRESH_MARGIN: Final = 300.0
+"""Refresh a token once fewer than this many seconds remain (azure-core's margin)."""
+RETRY_FAILED_REFRESH: Final = 30.0
+"""After a failed refresh, keep using the still-valid token and try again no sooner than this."""
+
+
+class Authorizer(Protocol):
+    """What the clients need from a credential; `KeyCredential` and `TokenAuth` both are one.
+
+    `stale()` says whether the credential must fetch (`refresh` / `refresh_async`) before
+    `authorization()` gives a header worth sending; the clients call those, so the retry logic stays free
+    of I/O and the async client never blocks its loop on a token request.
+    """
+
+    def authorization(self) -> str | None: ...
+    def stale(self) -> bool: ...
+    def refresh(self) -> None: ...
+    async def refresh_async(self) -> None: ...
+    def rejected(self, authorization: str | None) -> bool: ...
+    def secrets(self) -> tuple[str, ...]: ...
 
 
 class KeyCredential:
@@ -51,6 +88,19 @@ class KeyCredential:
         active = self._active
         return f"Bearer {active}" if active else None
 
+    def stale(self) -> bool:
+        return False  # a key is there or it isn't: nothing to fetch
+
+    def refresh(self) -> None:
+        return None
+
+    async def refresh_async(self) -> None:
+        return None
+
+    def rejected(self, authorization: str | None) -> bool:
+        """A 401 for `authorization`: True when the secondary key is worth a try."""
+        return self.rotate(authorization)
+
     def rotate(self, rejected: str | None) -> bool:
         """Switch to the secondary key if `rejected` (the header that failed) was the primary's."""
         with self._lock:
@@ -73,6 +123,197 @@ class KeyCredential:
     def __reduce__(self) -> tuple[type[KeyCredential], tuple[None, None]]:
         # Pickling (e.g. to send a client to a worker) must not carry keys along.
         return (KeyCredential, (None, None))
+
+
+class TokenAuth:
+    """Bearer tokens from an azure-core credential for one scope, cached until shortly before they expire.
+
+    A token is refreshed when there is none, when its `refresh_on` has passed (credentials with
+    `get_token_info`), or when fewer than 300 s remain — or half its life, for tokens issued for less than
+    ten minutes, which would otherwise be fetched for every request. A refresh that fails while the token is
+    still valid keeps the old one (tried again after 30 s). A 401 drops the token it rejected, so the next
+    attempt fetches a new one (the clients retry once). Sync credentials work with both clients (the async
+    one fetches on a worker thread); async credentials (`azure.identity.aio`) with `AsyncScoringClient` only.
+    """
+
+    __slots__ = (
+        "_alock",
+        "_clock",
+        "_credential",
+        "_expires_on",
+        "_is_async",
+        "_lock",
+        "_next_try",
+        "_refresh_at",
+        "_seen",
+        "_token",
+        "scope",
+    )
+
+    def __init__(
+        self,
+        credential: TokenCredential | AsyncTokenCredential,
+        scope: str = ML_SCOPE,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not callable(getattr(credential, "get_token", None)) and not callable(
+            getattr(credential, "get_token_info", None)
+        ):
+            raise TypeError(
+                f"{type(credential).__name__} is not a token credential (it has no get_token); pass an "
+                "azure-identity credential such as DefaultAzureCredential()"
+            )
+        self._credential = credential
+        self.scope = scope
+        self._clock = clock
+        self._is_async = inspect.iscoroutinefunction(getattr(credential, "get_token_info", None)) or (
+            inspect.iscoroutinefunction(getattr(credential, "get_token", None))
+        )
+        self._token: str | None = None
+        self._expires_on = 0.0
+        self._refresh_at = 0.0
+        self._next_try = 0.0
+        self._seen: list[str] = []  # every token handed out, for redaction (bounded)
+        self._lock = threading.Lock()
+        self._alock: asyncio.Lock | None = None
+
+    @property
+    def is_async(self) -> bool:
+        return self._is_async
+
+    @property
+    def credential(self) -> TokenCredential | AsyncTokenCredential:
+        return self._credential
+
+    def for_scope(self, scope: str) -> TokenAuth:
+        """The same credential for another scope (a pipeline's ARM calls beside an endpoint's data plane)."""
+        return self if scope == self.scope else TokenAuth(self._credential, scope, clock=self._clock)
+
+    def authorization(self) -> str | None:
+        token = self._token
+        return f"Bearer {token}" if token else None
+
+    def stale(self) -> bool:
+        now = self._clock()
+        if self._token is None or now >= self._expires_on:
+            return True
+        return now >= self._refresh_at and now >= self._next_try
+
+    def refresh(self) -> None:
+        """Fetch a token if one is due (thread-safe: concurrent callers wait for one fetch)."""
+        if self._is_async:
+            raise TypeError(
+                f"{type(self._credential).__name__} is an async credential (azure.identity.aio): use it with "
+                "AsyncScoringClient, or pass the sync credential of the same name"
+            )
+        with self._lock:
+            if not self.stale():
+                return
+            try:
+                answer = self._fetch_sync()
+            except Exception as exc:
+                self._failed(exc)
+                return
+            self._store(answer)
+
+    async def refresh_async(self) -> None:
+        """The same for async code: awaits an async credential, runs a sync one on a worker thread."""
+        if not self._is_async:
+            await asyncio.to_thread(self.refresh)
+            return
+        if self._alock is None:
+            self._alock = asyncio.Lock()
+        async with self._alock:
+            if not self.stale():
+                return
+            try:
+                answer = await self._fetch_async()
+            except Exception as exc:
+                self._failed(exc)
+                return
+            self._store(answer)
+
+    def rejected(self, authorization: str | None) -> bool:
+        """A 401 for `authorization`: drop that token so the next attempt fetches a new one."""
+        with self._lock:
+            if authorization is not None and authorization == self.authorization():
+                self._token = None
+                self._refresh_at = self._expires_on = self._next_try = 0.0
+        return True
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(self._seen)
+
+    def _fetch_sync(self) -> AccessTokenLike:
+        info = getattr(self._credential, "get_token_info", None)
+        if callable(info):
+            result: AccessTokenLike = info(self.scope)
+            return result
+        return self._credential.get_token(self.scope)  # type: ignore[return-value]
+
+    async def _fetch_async(self) -> AccessTokenLike:
+        info = getattr(self._credential, "get_token_info", None)
+        if callable(info):
+            result: AccessTokenLike = await info(self.scope)
+            return result
+        return await self._credential.get_token(self.scope)  # type: ignore[no-any-return,misc]
+
+    def _store(self, answer: AccessTokenLike) -> None:
+        token = getattr(answer, "token", None)
+        expires_on = getattr(answer, "expires_on", None)
+        if not isinstance(token, str) or not token or not isinstance(expires_on, int | float):
+            raise AuthenticationError(
+                f"{type(self._credential).__name__}.get_token({self.scope!r}) returned no token and expiry"
+            )
+        now = self._clock()
+        lifetime = float(expires_on) - now
+        margin = min(REFRESH_MARGIN, max(lifetime, 0.0) / 2)
+        refresh_at = float(expires_on) - margin
+        refresh_on = getattr(answer, "refresh_on", None)
+        if isinstance(refresh_on, int | float) and refresh_on:
+            refresh_at = min(refresh_at, float(refresh_on))
+        self._token, self._expires_on, self._refresh_at, self._next_try = token, float(expires_on), refresh_at, 0.0
+        self._seen.append(token)
+        del self._seen[:-8]
+
+    def _failed(self, exc: Exception) -> None:
+        now = self._clock()
+        if self._token is not None and now < self._expires_on:
+            self._next_try = now + RETRY_FAILED_REFRESH  # the token still works: use it, try again later
+            return
+        raise AuthenticationError(
+            f"couldn't get a Microsoft Entra token for {self.scope} from {type(self._credential).__name__}: "
+            f"{_first_line(exc, self.secrets())}"
+        ) from None
+
+    def __repr__(self) -> str:
+        return f"TokenAuth(credential={type(self._credential).__name__}, scope={self.scope!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "a TokenAuth can't be pickled (its credential holds secrets); "
+            "build the credential where it is used (Dask workers do, from the environment)"
+        )
+
+
+def _first_line(exc: Exception, secrets: tuple[str, ...]) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for secret in secrets:
+        text = text.replace(secret, "<redacted>")
+    return text[:300]
+
+
+def default_azure_credential() -> TokenCredential:
+    """azure-identity's DefaultAzureCredential: AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, workload or
+    managed identity, or an `az login` session — what `--auth entra` means everywhere."""
+    from ._extras import require
+
+    identity = require("azure.identity", "azure", "Microsoft Entra ID auth (--auth entra)")
+    credential: TokenCredential = identity.DefaultAzureCredential()
+    return credential
 
 
 def read_key_file(path: str | Path) -> tuple[str, str | None]:

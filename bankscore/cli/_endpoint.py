@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,13 +95,3 @@ def one_line(exc: Any) -> str:
     shown = "; ".join(str(p) for p in exc.problems[:3])
     more = f"; and {exc.total - 3} more" if exc.total > 3 else ""
     return f"{exc.total} problem{'s' if exc.total != 1 else ''} in the input: {shown}{more}"
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

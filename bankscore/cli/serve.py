@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
+from .._base_client import is_loopback
 from .._exceptions import BankscoreError
 from ._app import err, fail
-from ._endpoint import is_loopback
 
 
 class EnvelopeChoice(StrEnum):
