@@ -17,6 +17,7 @@ from ._exceptions import (
     AuthenticationError,
     BadRequestError,
     BankscoreError,
+    BatchJobError,
     ContractError,
     FileFormatError,
     InputValidationError,
@@ -26,6 +27,7 @@ from ._exceptions import (
     ModelError,
     NotFoundError,
     PermissionDeniedError,
+    PipelineError,
     Problem,
     RateLimitError,
     RequestHeadersTooLargeError,
@@ -35,20 +37,25 @@ from ._exceptions import (
     ServiceUnavailableError,
     UnprocessableEntityError,
     UnsupportedMediaTypeError,
+    WaitTimeoutError,
 )
 from ._types import METHODS, NOT_GIVEN, ColumnType, Envelope, Method, NotGiven
 from ._version import __version__
 from .contract import Column, Contract, parse_swagger
-from .credentials import KeyCredential
+from .credentials import ARM_SCOPE, ML_SCOPE, KeyCredential, TokenAuth, default_azure_credential
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from ._base_client import PreparedRequest, read_scores, scoring_uri
     from ._client import AsyncScoringClient, ScoringClient, ScoringOptions
     from ._throttle import ClientStats
+    from .batch_jobs import BatchEndpointClient, BatchJob
+    from .pipeline_runs import PipelineClient, PipelineRun
 
 __all__ = [
+    "ARM_SCOPE",
     "METHODS",
+    "ML_SCOPE",
     "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
@@ -58,6 +65,9 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BankscoreError",
+    "BatchEndpointClient",
+    "BatchJob",
+    "BatchJobError",
     "ClientStats",
     "Column",
     "ColumnType",
@@ -75,6 +85,9 @@ __all__ = [
     "NotFoundError",
     "NotGiven",
     "PermissionDeniedError",
+    "PipelineClient",
+    "PipelineError",
+    "PipelineRun",
     "PreparedRequest",
     "Problem",
     "RateLimitError",
@@ -86,9 +99,12 @@ __all__ = [
     "ScoringClient",
     "ScoringOptions",
     "ServiceUnavailableError",
+    "TokenAuth",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
+    "WaitTimeoutError",
     "__version__",
+    "default_azure_credential",
     "parse_swagger",
     "read_scores",
     "scoring_uri",
@@ -104,6 +120,10 @@ _LAZY = {
     "PreparedRequest": "bankscore._base_client",
     "read_scores": "bankscore._base_client",
     "scoring_uri": "bankscore._base_client",
+    "BatchEndpointClient": "bankscore.batch_jobs",
+    "BatchJob": "bankscore.batch_jobs",
+    "PipelineClient": "bankscore.pipeline_runs",
+    "PipelineRun": "bankscore.pipeline_runs",
     # Moved to the server wing in 0.2; still importable from here.
     "TrainingDataError": "bankscore.server.errors",
     "ModelLoadError": "bankscore.server.errors",

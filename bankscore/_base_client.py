@@ -121,7 +121,7 @@ class ClientOptions:
         return {
             "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
             "limits": httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
-            "verify": _tls(self.verify),
+            "verify": tls_verify(self.verify),
             "headers": {"user-agent": USER_AGENT, **self.headers},
             "follow_redirects": False,
         }
@@ -263,7 +263,7 @@ def request_headers(
     return headers, client_request_id
 
 
-def _tls(verify: Verify) -> Any:
+def tls_verify(verify: Verify) -> Any:
     """True (system CAs), False (no check, explicit), or a CA bundle file or directory to trust."""
     if isinstance(verify, bool | ssl.SSLContext):
         return verify

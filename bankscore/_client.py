@@ -34,7 +34,7 @@ from ._base_client import (
     to_frame,
     to_series,
 )
-from ._exceptions import APIError, ContractError, KeySourceError
+from ._exceptions import APIError, ContractError
 from ._throttle import Answer, AsyncThrottle, ClientStats, ThreadThrottle, Throttle, read_answer
 from ._types import (
     NOT_GIVEN,
@@ -49,7 +49,7 @@ from ._types import (
     Verify,
 )
 from .contract import Contract, load_swagger_file, parse_swagger
-from .credentials import ML_SCOPE, Authorizer, KeyCredential, TokenAuth
+from .credentials import ML_SCOPE, Authorizer, TokenAuth, authorizer
 from .encoding import Batch, encode, encode_batch, plan_batches
 from .retry import RetryPolicy
 from .rowmodel import build_row_model
@@ -265,12 +265,9 @@ def _authorizer(
     scope: str,
 ) -> Authorizer:
     """The key or the token source the client sends; a token only over TLS or to this machine."""
-    if credential is None:
-        return KeyCredential.resolve(key, secondary_key, key_file)
-    if key or secondary_key or key_file:
-        raise KeySourceError("pass either a key (key=, secondary_key=, key_file=) or credential=, not both")
-    auth = credential if isinstance(credential, TokenAuth) else TokenAuth(credential, scope)
-    check_token_transport(endpoint)
+    auth = authorizer(credential, scope, key=key, secondary_key=secondary_key, key_file=key_file)
+    if isinstance(auth, TokenAuth):
+        check_token_transport(endpoint)
     return auth
 
 

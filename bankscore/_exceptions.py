@@ -239,3 +239,19 @@ def status_error_class(status: int) -> type[APIStatusError]:
 
 def _rebuild_api_error(cls: type[APIError], message: str, context: dict[str, Any]) -> APIError:
     return cls(message, **context)
+
+
+class PipelineError(BankscoreError, ValueError):
+    """A pipeline URL or run reference bankscore can't use; the message says what a good one looks like."""
+
+
+class BatchJobError(BankscoreError, ValueError):
+    """A batch endpoint URL, input or job reference bankscore can't use; the message says what fits."""
+
+
+class WaitTimeoutError(BankscoreError, TimeoutError):
+    """A run or job was still going when `wait(timeout=...)` ran out; `last` is its last known state."""
+
+    def __init__(self, message: str, last: Any = None) -> None:
+        super().__init__(message)
+        self.last = last

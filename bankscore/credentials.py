@@ -11,17 +11,19 @@ Two kinds send `Authorization: Bearer ...`, and the clients treat them alike (`A
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ._exceptions import AuthenticationError, KeySourceError
 from ._types import AccessTokenLike, AsyncTokenCredential, TokenCredential
+
+if TYPE_CHECKING:
+    import asyncio
 
 KEY_ENV: Final = "BANKSCORE_KEY"
 SECONDARY_KEY_ENV: Final = "BANKSCORE_SECONDARY_KEY"
@@ -219,6 +221,8 @@ class TokenAuth:
 
     async def refresh_async(self) -> None:
         """The same for async code: awaits an async credential, runs a sync one on a worker thread."""
+        import asyncio  # here, not at the top: `import bankscore` stays free of asyncio
+
         if not self._is_async:
             await asyncio.to_thread(self.refresh)
             return
@@ -304,6 +308,22 @@ def _first_line(exc: Exception, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         text = text.replace(secret, "<redacted>")
     return text[:300]
+
+
+def authorizer(
+    credential: TokenCredential | AsyncTokenCredential | TokenAuth | None,
+    scope: str,
+    *,
+    key: str | None = None,
+    secondary_key: str | None = None,
+    key_file: str | Path | None = None,
+) -> Authorizer:
+    """What a client sends: tokens from `credential` for `scope`, else the key (arguments, file, environment)."""
+    if credential is None:
+        return KeyCredential.resolve(key, secondary_key, key_file)
+    if key or secondary_key or key_file:
+        raise KeySourceError("pass either a key (key=, secondary_key=, key_file=) or credential=, not both")
+    return credential.for_scope(scope) if isinstance(credential, TokenAuth) else TokenAuth(credential, scope)
 
 
 def default_azure_credential() -> TokenCredential:
