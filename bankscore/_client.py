@@ -313,11 +313,7 @@ class ScoringClient(_ClientBase):
         while True:
             answer: httpx.Response | httpx.HTTPError
             try:
-                answer = self._http.get(url)
-                if answer.status_code == 401 and _can_authorize(self._credential):
-                    if self._credential.stale():
-                        self._credential.refresh()
-                    answer = self._http.get(url, headers={"authorization": self._credential.authorization() or ""})
+                answer = self._get(url)
             except httpx.HTTPError as exc:
                 answer = exc
             try:
@@ -335,9 +331,18 @@ class ScoringClient(_ClientBase):
     def health(self) -> bool:
         """True when `GET /` answers 200 (Azure's health route)."""
         try:
-            return self._http.get(health_uri(self.endpoint)).status_code == 200
+            return self._get(health_uri(self.endpoint)).status_code == 200
         except httpx.HTTPError:
             return False
+
+    def _get(self, url: str) -> httpx.Response:
+        """GET a route that is often open (swagger, health): with credentials only when it answers 401."""
+        answer = self._http.get(url)
+        if answer.status_code == 401 and _can_authorize(self._credential):
+            if self._credential.stale():
+                self._credential.refresh()
+            answer = self._http.get(url, headers={"authorization": self._credential.authorization() or ""})
+        return answer
 
     # -------------------------------------------------------------------------------- scoring
 
@@ -505,12 +510,7 @@ class AsyncScoringClient(_ClientBase):
         while True:
             answer: httpx.Response | httpx.HTTPError
             try:
-                answer = await self._http.get(url)
-                if answer.status_code == 401 and _can_authorize(self._credential):
-                    if self._credential.stale():
-                        await self._credential.refresh_async()
-                    authorization = self._credential.authorization() or ""
-                    answer = await self._http.get(url, headers={"authorization": authorization})
+                answer = await self._get(url)
             except httpx.HTTPError as exc:
                 answer = exc
             try:
@@ -527,9 +527,17 @@ class AsyncScoringClient(_ClientBase):
 
     async def health(self) -> bool:
         try:
-            return (await self._http.get(health_uri(self.endpoint))).status_code == 200
+            return (await self._get(health_uri(self.endpoint))).status_code == 200
         except httpx.HTTPError:
             return False
+
+    async def _get(self, url: str) -> httpx.Response:
+        answer = await self._http.get(url)
+        if answer.status_code == 401 and _can_authorize(self._credential):
+            if self._credential.stale():
+                await self._credential.refresh_async()
+            answer = await self._http.get(url, headers={"authorization": self._credential.authorization() or ""})
+        return answer
 
     async def predict(
         self, rows: Rows, *, extra_columns: ExtraColumns = "error", progress: Progress | None = None

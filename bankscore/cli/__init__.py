@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from .._exceptions import MissingDependencyError
-from . import excel, inspect, loadtest, score, serve, train
+from . import batch, excel, inspect, loadtest, pipeline, score, serve, train
 from ._app import EXIT_USAGE, app, say_error
 
 __all__ = ["app", "main"]
@@ -24,6 +24,8 @@ for command in (
     loadtest.loadtest,
 ):
     app.command()(command)
+app.add_typer(pipeline.pipeline_app)
+app.add_typer(batch.batch_app)
 app.add_typer(excel.excel_app)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,6 +29,23 @@ KeyFileOption = Annotated[
         "Default: $BANKSCORE_KEY / $BANKSCORE_SECONDARY_KEY.",
     ),
 ]
+
+
+class AuthChoice(StrEnum):
+    key = "key"
+    entra = "entra"
+
+
+AuthOption = Annotated[
+    AuthChoice,
+    typer.Option(
+        "--auth",
+        envvar="BANKSCORE_AUTH",
+        help="key: the endpoint key ($BANKSCORE_KEY, --key-file); entra: a Microsoft Entra token from "
+        "azure-identity (AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, a managed identity or `az login`).",
+        case_sensitive=False,
+    ),
+]
 SwaggerOption = Annotated[
     str | None, typer.Option("--swagger", help="swagger.json path or URL. Default: <endpoint base>/swagger.json.")
 ]
@@ -35,7 +53,13 @@ SwaggerOption = Annotated[
 
 @contextlib.contextmanager
 def scoring_client(
-    endpoint: str | None, key_file: Path | None, swagger: str | None, *, share_key: bool = False, **options: Any
+    endpoint: str | None,
+    key_file: Path | None,
+    swagger: str | None,
+    *,
+    auth: AuthChoice = AuthChoice.key,
+    share_key: bool = False,
+    **options: Any,
 ) -> Iterator[ScoringClient]:
     """A ScoringClient for the configured endpoint, or for the embedded one started just for this command.
 
@@ -46,6 +70,12 @@ def scoring_client(
     from .._exceptions import KeySourceError
 
     endpoint = endpoint or os.environ.get("BANKSCORE_ENDPOINT") or None
+    credential = entra_credential(auth, key_file)
+    if credential is not None and endpoint is None:
+        fail(
+            "--auth entra needs an endpoint (--endpoint or BANKSCORE_ENDPOINT): the embedded endpoint this command "
+            "starts on its own takes a key"
+        )
     if key_file is not None:
         from ..credentials import read_key_file
 
@@ -75,7 +105,10 @@ def scoring_client(
             # No network and no gateway timeout in between: fewer, larger requests cost less per row.
             options["batch_rows"] = 5_000 if local is not None else 1_000
         try:
-            client = ScoringClient(endpoint, key=key, key_file=key_file, swagger=swagger, **options)
+            if credential is not None:
+                client = ScoringClient(endpoint, credential=credential, swagger=swagger, **options)
+            else:
+                client = ScoringClient(endpoint, key=key, key_file=key_file, swagger=swagger, **options)
         except KeySourceError as exc:
             fail(str(exc))
         with client:
@@ -89,6 +122,17 @@ def scoring_client(
     finally:
         if local is not None:
             local.stop()
+
+
+def entra_credential(auth: AuthChoice, key_file: Path | None) -> Any:
+    """azure-identity's DefaultAzureCredential for `--auth entra`, None for keys; a contradiction is a usage error."""
+    if auth is not AuthChoice.entra:
+        return None
+    if key_file is not None:
+        fail("--auth entra and --key-file contradict each other: a token replaces the key; choose one")
+    from ..credentials import default_azure_credential
+
+    return default_azure_credential()
 
 
 def one_line(exc: Any) -> str:

@@ -10,12 +10,17 @@ from rich.table import Table
 
 from .._exceptions import BankscoreError
 from ._app import EXIT_FAILURE, fail, out
-from ._endpoint import EndpointOption, KeyFileOption, SwaggerOption, scoring_client
+from ._endpoint import AuthChoice, AuthOption, EndpointOption, KeyFileOption, SwaggerOption, scoring_client
 
 
-def schema(endpoint: EndpointOption = None, key_file: KeyFileOption = None, swagger: SwaggerOption = None) -> None:
+def schema(
+    endpoint: EndpointOption = None,
+    key_file: KeyFileOption = None,
+    auth: AuthOption = AuthChoice.key,
+    swagger: SwaggerOption = None,
+) -> None:
     """Print the endpoint's contract: envelope, columns and types, declared output."""
-    with scoring_client(endpoint, key_file, swagger) as client:
+    with scoring_client(endpoint, key_file, swagger, auth=auth) as client:
         contract = client.contract
         table = Table(title=f"{contract.title or 'endpoint'} — POST {contract.score_path}")
         for column in ("#", "column", "type", "required", "levels seen by the model"):
@@ -33,9 +38,9 @@ def schema(endpoint: EndpointOption = None, key_file: KeyFileOption = None, swag
         out.print(f"Declared output: {contract.declared_output} (bankscore trusts the values it receives)")
 
 
-def health(endpoint: EndpointOption = None, key_file: KeyFileOption = None) -> None:
+def health(endpoint: EndpointOption = None, key_file: KeyFileOption = None, auth: AuthOption = AuthChoice.key) -> None:
     """Check that GET / answers 200 (exit 0) or not (exit 1)."""
-    with scoring_client(endpoint, key_file, swagger=None) as client:
+    with scoring_client(endpoint, key_file, swagger=None, auth=auth) as client:
         healthy = client.health()
         target = client.endpoint
     if not healthy:
@@ -48,6 +53,7 @@ def codegen(
     swagger: SwaggerOption = None,
     endpoint: EndpointOption = None,
     key_file: KeyFileOption = None,
+    auth: AuthOption = AuthChoice.key,
 ) -> None:
     """Write a typed module (row model with aliases + a thin typed client) for the endpoint's contract."""
     from .._atomic import atomic_path
@@ -61,7 +67,7 @@ def codegen(
             fail(str(exc))
         source = generate_module(contract, endpoint=endpoint)
     else:
-        with scoring_client(endpoint, key_file, swagger) as client:
+        with scoring_client(endpoint, key_file, swagger, auth=auth) as client:
             source = generate_module(client.contract, endpoint=endpoint)
     if output.suffix != ".py":
         fail(f"{output}: the output must be a .py file")

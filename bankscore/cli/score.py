@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..files import JobInterrupted, Resumed
 
 from .._base_client import is_loopback
-from ._endpoint import EndpointOption, KeyFileOption, SwaggerOption, one_line, scoring_client
+from ._endpoint import AuthChoice, AuthOption, EndpointOption, KeyFileOption, SwaggerOption, one_line, scoring_client
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
@@ -29,6 +29,7 @@ def score(
     ] = None,
     endpoint: EndpointOption = None,
     key_file: KeyFileOption = None,
+    auth: AuthOption = AuthChoice.key,
     swagger: SwaggerOption = None,
     proba: Annotated[bool, typer.Option("--proba", help="Add one probability column per class.")] = False,
     batch_rows: Annotated[
@@ -109,10 +110,10 @@ def score(
     if dask is not None:
         _score_on_dask(
             input_path, output, dask, dask_workers, endpoint, key_file, swagger, proba, on_error, options,
-            restart=restart, no_journal=no_journal,
+            restart=restart, no_journal=no_journal, auth=auth,
         )  # fmt: skip
         return
-    with scoring_client(endpoint, key_file, swagger, **options) as client:
+    with scoring_client(endpoint, key_file, swagger, auth=auth, **options) as client:
         contract = client.contract
         with Progress(
             TextColumn("Scoring"),
@@ -222,6 +223,7 @@ def _score_on_dask(
     *,
     restart: bool = False,
     no_journal: bool = False,
+    auth: AuthChoice = AuthChoice.key,
 ) -> None:
     from .._extras import check
 
@@ -236,7 +238,7 @@ def _score_on_dask(
 
     # A scheduler on this machine's loopback runs its workers here too: they reach a loopback endpoint.
     remote = scheduler != "local" and not is_loopback(urlsplit(scheduler).hostname or "")
-    with scoring_client(endpoint, key_file, swagger, share_key=True, **options) as client:
+    with scoring_client(endpoint, key_file, swagger, auth=auth, share_key=True, **options) as client:
         if remote and client.endpoint.startswith(("http://127.0.0.1", "http://localhost")):
             fail("a remote Dask cluster can't reach an endpoint on this machine's loopback; give --endpoint URL")
         started = time.monotonic()
@@ -251,6 +253,7 @@ def _score_on_dask(
                 endpoint=client.endpoint,
                 swagger=swagger,
                 key_file=str(key_file) if key_file else None,
+                auth=auth.value,
                 resume=not restart,
                 journal=not no_journal,
                 on_resume=_resuming,

@@ -2,7 +2,8 @@
 
 Each partition is scored on the worker that holds it, by a client that worker builds once and
 reuses. Only options travel in the task graph: the key is read on the worker from its own
-environment (`BANKSCORE_KEY`) or a key file, so no key is ever pickled. The contract is fetched
+environment (`BANKSCORE_KEY`) or a key file, and with `auth="entra"` each worker builds its own
+DefaultAzureCredential from its environment, so no key or token is ever pickled. The contract is fetched
 once here and shipped with the options, so workers don't each fetch the swagger.
 """
 
@@ -85,9 +86,21 @@ def _worker_client(options: tuple[tuple[str, Any], ...], contract: Contract) -> 
         client = _CLIENTS.get(options)
         if client is None:
             # The contract fetched on the caller replaces any swagger source: workers never fetch it again.
-            client = ScoringClient(**{**dict(options), "swagger": contract})
+            client = ScoringClient(**{**_client_kwargs(dict(options)), "swagger": contract})
             _CLIENTS[options] = client
         return client
+
+
+def _client_kwargs(options: dict[str, Any]) -> dict[str, Any]:
+    """ScoringClient's keywords from the options that travelled: `auth="entra"` becomes this process's credential."""
+    auth = options.pop("auth", "key")
+    if auth == "entra":
+        from ..credentials import default_azure_credential
+
+        options["credential"] = default_azure_credential()
+    elif auth != "key":
+        raise ValueError(f"auth must be 'key' or 'entra', not {auth!r}")
+    return options
 
 
 def _scorer(client_options: dict[str, Any], method: Method) -> _Scorer:
@@ -96,11 +109,16 @@ def _scorer(client_options: dict[str, Any], method: Method) -> _Scorer:
             "don't pass key= to bankscore.integrations.dask: it would travel inside the task graph to every worker; "
             "set BANKSCORE_KEY in the workers' environment or pass key_file= (a path they can read)"
         )
+    if "credential" in client_options:
+        raise TypeError(
+            "don't pass credential= to bankscore.integrations.dask: credentials don't travel to workers; pass "
+            'auth="entra" and each worker builds DefaultAzureCredential from its own environment'
+        )
     client_options.setdefault("concurrency", PER_WORKER_CONCURRENCY)
     for name, value in client_options.items():
         if isinstance(value, dict | list):
             raise TypeError(f"{name}= must be a plain value (a path or URL for swagger) to travel to the workers")
-    with ScoringClient(**client_options) as here:  # fetch the contract once, here
+    with ScoringClient(**_client_kwargs(dict(client_options))) as here:  # fetch the contract once, here
         contract, endpoint = here.contract, here.endpoint
     options = tuple(sorted(client_options.items()))
     return _Scorer(options, contract, method, endpoint=endpoint)
@@ -110,7 +128,8 @@ def predict(ddf: dd.DataFrame, **client_options: Any) -> dd.Series:
     """One label per row, as a Dask Series aligned to `ddf` (named "prediction").
 
     `client_options` are ScoringClient's (endpoint, swagger, key_file, timeout, batch_rows,
-    concurrency per partition, ...); the key comes from each worker's BANKSCORE_KEY or key_file.
+    concurrency per partition, ...); the key comes from each worker's BANKSCORE_KEY or key_file, or
+    `auth="entra"` has each worker get Entra tokens from its own environment.
     """
     scorer = _scorer(dict(client_options), "predict")
     meta = pd.Series([], dtype=object, name="prediction")
