@@ -248,6 +248,8 @@ class _ClientBase:
         contract = self.contract
         check_method(contract, method)
         table = self._table(rows, extra_columns, contract)
+        if self._credential.stale():
+            self._credential.refresh()  # a token for the headers (sync credentials only: this call is sync)
         headers, _ = request_headers(self._credential.authorization(), self._options.model_deployment)
         headers.pop("x-ms-client-request-id")  # one per request sent: the sender adds its own
         return PreparedRequest(self.endpoint, encode(table, contract, method), headers, table.n_rows, method)

@@ -10,12 +10,13 @@ from typing import Annotated
 import typer
 
 from ._app import EXIT_FAILURE, err, fail
-from ._endpoint import EndpointOption, KeyFileOption
+from ._endpoint import AuthChoice, AuthOption, EndpointOption, KeyFileOption
 
 
 def loadtest(
     endpoint: EndpointOption = None,
     key_file: KeyFileOption = None,
+    auth: AuthOption = AuthChoice.key,
     requests: Annotated[
         int | None, typer.Option("-n", "--requests", help="Stop after this many score requests.", min=1)
     ] = None,
@@ -55,9 +56,16 @@ def loadtest(
     env = {
         k: v for k, v in os.environ.items() if k != "BANKSCORE_KEY" or endpoint or os.environ.get("BANKSCORE_ENDPOINT")
     }
+    env["BANKSCORE_AUTH"] = auth.value  # the locust process gets its own tokens (azure-identity's environment)
     local = None
     try:
         target = endpoint or os.environ.get("BANKSCORE_ENDPOINT")
+        if auth is AuthChoice.entra:
+            if target is None:
+                fail("--auth entra needs an endpoint (--endpoint or BANKSCORE_ENDPOINT)")
+            if key_file is not None:
+                fail("--auth entra and --key-file contradict each other: a token replaces the key; choose one")
+            check("azure", "--auth entra")
         if target is None:
             from ..server.runner import start_local_endpoint
 

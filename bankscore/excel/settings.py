@@ -19,7 +19,8 @@ from typing import Any, Final
 
 from .. import ScoringClient
 from .._exceptions import BankscoreError
-from ..credentials import KEY_ENV, KEY_FILE_ENV
+from .._types import AuthMode
+from ..credentials import AUTH_ENV, KEY_ENV, KEY_FILE_ENV, default_azure_credential
 from .core import ExcelScorer, RowCache, normalise
 
 SETTINGS_SHEET: Final = "Settings"
@@ -31,6 +32,7 @@ _FIELDS: Final = {
     "endpoint": "endpoint",
     "scoringuri": "endpoint",
     "keyfile": "key_file",
+    "auth": "auth",
     "timeoutseconds": "timeout",
     "timeout": "timeout",
     "cacheminutes": "cache_minutes",
@@ -52,6 +54,7 @@ class Settings:
     key_file: str | None = None
     timeout: float = UDF_TIMEOUT
     cache_minutes: float = 15.0
+    auth: AuthMode = "key"
 
 
 def settings_from_grid(grid: Sequence[Sequence[Any]] | None, env: Mapping[str, str] | None = None) -> Settings:
@@ -77,7 +80,14 @@ def settings_from_grid(grid: Sequence[Sequence[Any]] | None, env: Mapping[str, s
         raise SettingsError(f"'Timeout seconds' must be between 0 and {UDF_DEADLINE:g} (Excel gives up at about 90)")
     endpoint = str(values.get("endpoint") or env.get("BANKSCORE_ENDPOINT") or "").strip() or None
     key_file = str(values.get("key_file") or "").strip() or None
-    return Settings(endpoint, key_file, timeout, max(cache_minutes, 0.0))
+    auth = str(values.get("auth") or env.get(AUTH_ENV) or "key").strip().lower()
+    if auth not in ("key", "entra"):
+        raise SettingsError(f"'Auth' must be key or entra, not {auth!r}")
+    if auth == "entra" and endpoint is None:
+        raise SettingsError("'Auth' entra needs an 'Endpoint': the embedded endpoint takes a key")
+    if auth == "entra" and key_file is not None:
+        raise SettingsError("'Auth' entra and a 'Key file' contradict each other: clear one of them")
+    return Settings(endpoint, key_file, timeout, max(cache_minutes, 0.0), "entra" if auth == "entra" else "key")
 
 
 def keyring_key(endpoint: str | None) -> str | None:
@@ -116,20 +126,24 @@ class Scorers:
             endpoint, key, key_file = settings.endpoint, None, settings.key_file
             if endpoint is None:
                 endpoint, key = self._embedded()
+            elif settings.auth == "entra":
+                pass  # tokens from azure-identity, whatever the key variables say
             elif not env.get(KEY_ENV) and not key_file and not env.get(KEY_FILE_ENV):
                 key = keyring_key(endpoint)
             if key_file is not None and not Path(key_file).expanduser().is_file():
                 raise SettingsError(f"the key file {key_file} does not exist; fix 'Key file' on the Settings sheet")
             # The key itself never becomes part of a dict key or a repr: only its digest does.
             digest = hashlib.sha256((key or "").encode()).hexdigest()
-            identity = (endpoint, digest, key_file, settings.timeout)
+            identity = (endpoint, digest, key_file, settings.timeout, settings.auth)
             scorer = self._scorers.get(identity)
             if scorer is None:
                 local = self._local is not None and endpoint == self._local.scoring_uri
+                entra = settings.auth == "entra"
                 client = ScoringClient(
                     endpoint,
-                    key=key,
-                    key_file=key_file,
+                    key=None if entra else key,
+                    key_file=None if entra else key_file,
+                    credential=default_azure_credential() if entra else None,
                     timeout=settings.timeout,
                     deadline=UDF_DEADLINE,
                     max_retries=2,

@@ -31,6 +31,12 @@ SETTINGS_ROWS: Final = (
     ("Setting", "Value", "Notes"),
     ("Endpoint", None, "Scoring URI (…/score). Empty: BANKSCORE_ENDPOINT, else the embedded local endpoint."),
     ("Key file", None, "Optional path to a file holding the key (line 1 primary, line 2 secondary)."),
+    (
+        "Auth",
+        "key",
+        "key: the endpoint key. entra: Microsoft Entra tokens from azure-identity (AZURE_CLIENT_ID... variables, "
+        "a managed identity or `az login`), for endpoints in aad_token mode.",
+    ),
     ("Timeout seconds", 20, "Per request; a whole range gives up after 60 s, well before Excel's 90 s."),
     ("Cache minutes", 15, "Unchanged rows are answered from memory for this long; the button can clear it."),
     (None, None, None),

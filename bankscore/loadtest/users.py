@@ -14,6 +14,7 @@ process, as `locust` and `bankscore loadtest` do.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ from locust.env import Environment  # noqa: E402
 from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
 from bankscore import APIError, BankscoreError, ScoringClient, read_scores  # noqa: E402
+from bankscore.credentials import AUTH_ENV, ML_SCOPE, TokenAuth, default_azure_credential  # noqa: E402
 from bankscore.loadtest.gates import Figures, Gates, Verdict, judge, render  # noqa: E402
 
 # locust samples its own CPU every 10 s and only warns; sample often enough to catch short runs.
@@ -73,6 +75,7 @@ class _State:
     saturated: bool = False
     setup_error: str = ""
     secrets: tuple[str, ...] = ()  # the key sent, redacted from failures if a body echoes it
+    auth: Any = None  # TokenAuth with --auth entra: each request takes the current token
 
 
 STATE = _State()
@@ -87,7 +90,9 @@ def _prepare(environment: Environment, **_: Any) -> None:
     STATE.path = urlsplit(endpoint).path
     per_request = max(1, int(options.rows_per_request))
     try:
-        with ScoringClient(endpoint, swagger=options.swagger or None, timeout=30) as client:
+        if os.environ.get(AUTH_ENV, "key").lower() == "entra":
+            STATE.auth = TokenAuth(default_azure_credential(), ML_SCOPE)
+        with ScoringClient(endpoint, credential=STATE.auth, swagger=options.swagger or None, timeout=30) as client:
             frame = _rows(options.rows_file, POOL_SIZE * per_request, client)
             STATE.requests = [
                 client.prepare(frame.iloc[start : start + per_request], options.method, extra_columns="ignore")
@@ -134,14 +139,22 @@ class ScoringUser(FastHttpUser):
         STATE.sent += 1
         prepared = next(STATE.cycle)
         headers = {**prepared.headers, "x-ms-client-request-id": str(uuid.uuid4())}
+        auth = STATE.auth
+        if auth is not None:  # tokens expire during a long test: the current one, refreshed when due
+            if auth.stale():
+                auth.refresh()
+            headers["authorization"] = auth.authorization() or ""
         with self.client.post(
             STATE.path, data=prepared.body, headers=headers, catch_response=True, name="score"
         ) as response:
             status = response.status_code or 0
             try:
                 body = response.content or b""
-                read_scores(status, body, prepared.rows, response.headers, secrets=STATE.secrets)
+                secrets = STATE.secrets if auth is None else auth.secrets()
+                read_scores(status, body, prepared.rows, response.headers, secrets=secrets)
             except APIError as exc:
+                if status == 401 and auth is not None:
+                    auth.rejected(headers["authorization"])  # the next request fetches a new token
                 response.failure(_reason(status, exc))
             else:
                 response.success()
