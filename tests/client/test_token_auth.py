@@ -283,8 +283,8 @@ def test_a_401_fetches_a_new_token_and_tries_once_more(canned: CannedServer, clo
 
 def test_a_token_refused_twice_is_an_authentication_error_without_the_token(canned: CannedServer, clock: Clock) -> None:
     canned.routes["GET /run"] = Answer(401, b'{"error": {"code": "InvalidAuthenticationToken", "message": "no"}}')
-    with _control(TokenAuth(FakeCredential(clock), ARM_SCOPE, clock=clock)) as control:
-        with pytest.raises(AuthenticationError) as caught:
-            control.call("GET", canned.base_url + "/run")
+    auth = TokenAuth(FakeCredential(clock), ARM_SCOPE, clock=clock)
+    with _control(auth) as control, pytest.raises(AuthenticationError) as caught:
+        control.call("GET", canned.base_url + "/run")
     assert len(canned.seen) == 2
     assert "tok-" not in str(caught.value) and "tok-" not in str(caught.value.body)
