@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bankscore import KeySourceError
 from bankscore.bankmarketing.schema import SAMPLE_ROWS
@@ -293,6 +295,41 @@ def test_not_yet_valid_is_not_remembered(issuer: TestIssuer, monkeypatch: pytest
     while time.time() < int(start) + 0.05:
         time.sleep(0.1)
     assert validator.check(header).ok
+
+
+_FUZZ_ISSUER = TestIssuer()
+_FUZZ_VALIDATOR = TokenValidator(Jwks.from_dict(_FUZZ_ISSUER.jwks()))
+_GOOD = _FUZZ_ISSUER.mint()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    position=st.integers(0, len(_GOOD) - 1),
+    replacement=st.sampled_from('AQgw_-.=x"\\ \u00e9'),
+    noise=st.binary(max_size=300),
+)
+def test_no_altered_or_random_token_is_accepted_or_raises(position: int, replacement: str, noise: bytes) -> None:
+    altered = _GOOD[:position] + replacement + _GOOD[position + 1 :]
+    for token in (altered.encode("utf-8"), noise, _GOOD.encode() + noise):
+        verdict = _FUZZ_VALIDATOR.check(b"Bearer " + token)
+        if verdict.ok:
+            # Only the good token itself, give or take the spaces around a header value, or with a changed
+            # last base64url character of a part that decodes to the same bytes (those bits are padding).
+            assert _decoded(token.strip()) == _decoded(_GOOD.encode()), token
+            continue
+        assert verdict.message and verdict.code
+        parts = [p for p in token.split(b".") if len(p) > 8]
+        assert not any(p.decode("latin-1") in verdict.message for p in parts)
+
+
+def _decoded(token: bytes) -> list[bytes] | None:
+    import base64
+    import binascii
+
+    try:
+        return [base64.urlsafe_b64decode(p + b"=" * (-len(p) % 4)) for p in token.split(b".")]
+    except (binascii.Error, ValueError):
+        return None
 
 
 def test_reprs_and_messages_hold_no_token(issuer: TestIssuer, jwks_file: Path) -> None:
