@@ -105,8 +105,9 @@ def start_endpoint(
     with ExitStack() as stack:
 
         def start(**options: Any) -> Any:
-            options.setdefault("primary_key", PRIMARY)
-            options.setdefault("secondary_key", SECONDARY)
+            if options.get("auth", "key") == "key":  # auth="entra" or "none" takes no keys
+                options.setdefault("primary_key", PRIMARY)
+                options.setdefault("secondary_key", SECONDARY)
             if SERVER_PYTHON:
                 session_stack, started = request.getfixturevalue("_served_endpoints")
                 key = repr(sorted(options.items()))

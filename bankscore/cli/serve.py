@@ -18,6 +18,11 @@ class EnvelopeChoice(StrEnum):
     data = "data"
 
 
+class AuthChoice(StrEnum):
+    key = "key"
+    entra = "entra"
+
+
 def serve(
     model: Annotated[
         Path | None,
@@ -38,7 +43,27 @@ def serve(
     key_file: Annotated[
         Path | None, typer.Option(help="File with the primary key, and optionally the secondary on line 2.")
     ] = None,
-    no_auth: Annotated[bool, typer.Option("--no-auth", help="Accept requests without a key.")] = False,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Accept requests without a key or token.")] = False,
+    auth: Annotated[
+        AuthChoice,
+        typer.Option(
+            help="key: Authorization: Bearer <key> (ACI/AKS/v2 keys); entra: Microsoft Entra RS256 tokens "
+            "checked against --jwks, on every route.",
+        ),
+    ] = AuthChoice.key,
+    jwks: Annotated[
+        Path | None,
+        typer.Option(help="With --auth entra: the JSON Web Key Set file (public keys) the tokens are signed with."),
+    ] = None,
+    audience: Annotated[
+        str, typer.Option(help="With --auth entra: the token audience of /score and /jobs.")
+    ] = "https://ml.azure.com",
+    clock_skew: Annotated[
+        float, typer.Option(help="With --auth entra: seconds of clock skew allowed on exp and nbf.", min=0)
+    ] = 60.0,
+    issuer: Annotated[
+        str | None, typer.Option(help="With --auth entra: accept only tokens with this iss (default: any).")
+    ] = None,
     max_body_mb: Annotated[float, typer.Option(help="Largest request body, in MB (AKS: 100).", min=0.001)] = 100.0,
     fault_rate: Annotated[
         float, typer.Option(help="Share of /score requests that fail on purpose.", min=0, max=1)
@@ -53,7 +78,10 @@ def serve(
     log_file: Annotated[Path | None, typer.Option(help="Write the JSON request log here instead of stderr.")] = None,
     access_log: Annotated[bool, typer.Option(help="Log one JSON line per request.")] = True,
 ) -> None:
-    """Run the embedded Azure-compatible scoring endpoint (GET /, GET /swagger.json, POST /score)."""
+    """Run the embedded Azure-compatible scoring endpoint (GET /, GET /swagger.json, POST /score).
+
+    Auth is a key by default (as ACI/AKS), Microsoft Entra tokens with --auth entra --jwks FILE (as an
+    `aad_token` endpoint: every route then needs a token), or off with --no-auth."""
     from .._exceptions import KeySourceError
     from .._extras import check
 
@@ -67,7 +95,27 @@ def serve(
         fail(f"--fault-status: {exc}")
     primary: str | None = None
     secondary: str | None = None
-    if no_auth:
+    entra = auth is AuthChoice.entra
+    if entra:
+        if no_auth:
+            fail("--no-auth and --auth entra contradict each other; choose one")
+        if key_file is not None:
+            fail("--auth entra checks tokens, not keys: drop --key-file (or use --auth key)")
+        if jwks is None:
+            fail("--auth entra needs --jwks FILE, the JSON Web Key Set the tokens are signed with")
+        if not audience.strip():
+            fail("--audience must not be empty")
+        try:  # read now, so a bad file is one line before the model loads
+            from ..server.entra import TokenValidator
+
+            TokenValidator.from_file(jwks, audience=audience, clock_skew=clock_skew, issuer=issuer)
+        except BankscoreError as exc:
+            fail(str(exc))
+        except ValueError as exc:  # a clock skew of inf or nan
+            fail(f"--clock-skew: {exc}")
+    elif jwks is not None or issuer is not None:
+        fail("--jwks and --issuer go with --auth entra")
+    elif no_auth:
         if key_file is not None:
             fail("--no-auth and --key-file contradict each other; choose one")
         if not is_loopback(host):
@@ -103,6 +151,11 @@ def serve(
         workers=workers,
         primary_key=primary,
         secondary_key=secondary,
+        auth="entra" if entra else "none" if no_auth else "key",
+        jwks_file=jwks,
+        audience=audience,
+        clock_skew=clock_skew,
+        issuer=issuer,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         fault_rate=fault_rate,
         faults=faults,
@@ -113,10 +166,11 @@ def serve(
         access_log=access_log,
     )
     shown_host = f"[{host}]" if ":" in host else host
+    shown_auth = f"entra (audience {audience})" if entra else "off" if no_auth else "key"
     err.print(
         f"Serving {loaded.name} (version {loaded.version}) on http://{shown_host}:{port}/score "
         f"— envelope {envelope.value}, {workers} worker{'s' if workers > 1 else ''}, "
-        f"auth {'off' if no_auth else 'on'}. Ctrl+C stops."
+        f"auth {shown_auth}. Ctrl+C stops."
     )
     try:
         run_server(config)

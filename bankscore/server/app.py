@@ -12,17 +12,20 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs
 
 import orjson
 
 from .._version import __version__
-from .auth import MALFORMED_MESSAGE, KeyRing, Verdict
+from .auth import MALFORMED_MESSAGE, KeyRing, Verdict, needs_key, plane_of
 from .faults import MODEL_ERROR, FaultPlan
 from .model import Model
 from .payload import BodyParser, ClientError, RowError, ScoreRequest, ServedEnvelope
 from .swagger import SWAGGER_VERSIONS, swagger_v2, swagger_v3, swagger_v31
+
+if TYPE_CHECKING:  # the validator brings PyJWT along; an app with key auth never imports it
+    from .entra import TokenValidator
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -69,6 +72,7 @@ class _Exchange:
     started: float
     rows: int = 0
     fault: str | None = None
+    auth: str | None = None  # why auth refused the request (a short word, never the credential)
     function_failed: bool | None = None
     exec_ms: float | None = None
 
@@ -80,13 +84,17 @@ class ScoringApp:
         *,
         envelope: ServedEnvelope = "inputs",
         keys: KeyRing | None,
+        tokens: TokenValidator | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         faults: FaultPlan | None = None,
         title: str = "bankscore-local",
     ) -> None:
+        if keys is not None and tokens is not None:
+            raise ValueError("an endpoint takes keys or Entra tokens, not both (as Azure's auth modes)")
         self.model = model
         self.envelope: ServedEnvelope = envelope
         self.keys = keys
+        self.tokens = tokens
         self.max_body_bytes = max_body_bytes
         self.faults = faults or FaultPlan()
         self._parser = BodyParser(envelope, model.schema)
@@ -143,6 +151,9 @@ class ScoringApp:
                 )
         path: str = scope["path"]
         method: str = scope["method"]
+        refused = await self._authorize(path, method, send, headers, exchange)
+        if refused is not None:
+            return refused
         if path == "/score":
             if method != "POST":
                 return await self._json(
@@ -182,17 +193,38 @@ class ScoringApp:
             {"message": f"No route {path}; this service answers GET /, GET /swagger.json and POST /score"},
         )
 
+    # ------------------------------------------------------------------------------ auth
+
+    async def _authorize(
+        self, path: str, method: str, send: Send, headers: dict[bytes, bytes], exchange: _Exchange
+    ) -> int | None:
+        """The one place auth is decided, before any route: None lets the request through, else the status sent.
+
+        Entra tokens guard every route, the audience by the path's plane; keys guard POST /score and the job
+        and pipeline routes, as ACI/AKS do, leaving the health probe and swagger open."""
+        if self.tokens is not None:
+            verdict = self.tokens.check(headers.get(b"authorization"), plane_of(path))
+            if verdict.ok:
+                return None
+            exchange.auth = verdict.code
+            return await self._json(
+                send, exchange, 401, {"message": verdict.message}, [(b"www-authenticate", verdict.challenge)]
+            )
+        if self.keys is None or not needs_key(path, method):
+            return None
+        key_verdict = self.keys.check(headers.get(b"authorization"))
+        if key_verdict is Verdict.OK:
+            return None
+        exchange.auth = key_verdict.value
+        if key_verdict is Verdict.MALFORMED:
+            return await self._json(send, exchange, 400, {"message": MALFORMED_MESSAGE})
+        return await self._json(
+            send, exchange, 401, {"message": _UNAUTHORIZED[key_verdict]}, [(b"www-authenticate", b"Bearer")]
+        )
+
     # ------------------------------------------------------------------------------ scoring
 
     async def _score(self, receive: Receive, send: Send, headers: dict[bytes, bytes], exchange: _Exchange) -> int:
-        if self.keys is not None:
-            verdict = self.keys.check(headers.get(b"authorization"))
-            if verdict is Verdict.MALFORMED:
-                return await self._json(send, exchange, 400, {"message": MALFORMED_MESSAGE})
-            if verdict is not Verdict.OK:
-                return await self._json(
-                    send, exchange, 401, {"message": _UNAUTHORIZED[verdict]}, [(b"www-authenticate", b"Bearer")]
-                )
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if not _is_json(content_type):
             shown = content_type.decode("latin-1") or "none"
@@ -342,6 +374,8 @@ class ScoringApp:
         }
         if exchange.fault is not None:
             record["fault"] = exchange.fault
+        if exchange.auth is not None:
+            record["auth"] = exchange.auth
         access_logger.info(orjson.dumps(record).decode())
 
     @staticmethod

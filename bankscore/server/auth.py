@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from .._exceptions import KeySourceError
 from ..credentials import KEY_ENV, SECONDARY_KEY_ENV, read_key_file
@@ -21,6 +21,25 @@ from ..credentials import KEY_ENV, SECONDARY_KEY_ENV, read_key_file
 MALFORMED_MESSAGE: Final = (
     'Authorization header is malformed. Header should be in the form: "Authorization: Bearer <token>"'
 )
+
+
+Plane = Literal["data", "management"]
+
+# Paths Azure serves from its management plane (ARM-audience tokens): published pipelines, run history, ARM jobs.
+MANAGEMENT_PREFIXES: Final = ("/pipelines/", "/history/", "/subscriptions/")
+# Routes a key protects besides POST /score: everything but the open health probe and swagger.
+KEYED_PREFIXES: Final = (*MANAGEMENT_PREFIXES, "/jobs/")
+
+
+def plane_of(path: str) -> Plane:
+    """Which Azure plane answers `path`, so which token audience it takes."""
+    return "management" if path.startswith(MANAGEMENT_PREFIXES) else "data"
+
+
+def needs_key(path: str, method: str) -> bool:
+    """Key auth as ACI/AKS apply it: POST /score (other methods get their 405 first) and the job and pipeline
+    routes; `/`, `/swagger.json` and unknown paths stay open, as they are today."""
+    return (path == "/score" and method == "POST") or path == "/jobs" or path.startswith(KEYED_PREFIXES)
 
 
 class Verdict(Enum):

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
 
 from .._extras import check
 
@@ -29,6 +29,9 @@ from filelock import FileLock
 
 from .app import DEFAULT_MAX_BODY_BYTES, ScoringApp, access_logger
 from .auth import KeyRing
+
+if TYPE_CHECKING:
+    from .entra import TokenValidator
 from .faults import FaultPlan
 from .model import MODEL_FILE, Model, load_model
 from .payload import ServedEnvelope
@@ -37,6 +40,9 @@ CACHE_ENV: Final = "BANKSCORE_CACHE_DIR"
 CONFIG_ENV: Final = "BANKSCORE_ENDPOINT_CONFIG"
 SYNTHETIC_MODEL: Final = "synthetic-v2"
 SYNTHETIC_ROWS: Final = 20_000
+DATA_AUDIENCE: Final = "https://ml.azure.com"  # entra.DATA_AUDIENCE, kept here so key-auth starts skip PyJWT
+
+AuthMode = Literal["key", "entra", "none"]
 
 
 def cache_dir() -> Path:
@@ -69,6 +75,10 @@ def default_model_dir(announce: Callable[[str], None] | None = None) -> Path:
 
 @dataclass
 class EndpointConfig:
+    """How to serve. Auth: "key" checks primary_key/secondary_key (no primary key: no auth, as it always
+    was), "entra" checks RS256 tokens against jwks_file for `audience` on the data plane (ARM's audiences
+    on the pipeline and run-history routes), "none" checks nothing."""
+
     model_dir: Path
     envelope: ServedEnvelope = "inputs"
     host: str = "127.0.0.1"
@@ -76,6 +86,11 @@ class EndpointConfig:
     workers: int = 1
     primary_key: str | None = field(default=None, repr=False)
     secondary_key: str | None = field(default=None, repr=False)
+    auth: AuthMode = "key"
+    jwks_file: Path | None = None
+    audience: str = DATA_AUDIENCE
+    clock_skew: float = 60.0
+    issuer: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     fault_rate: float = 0.0
     faults: tuple[int | str, ...] = (503,)
@@ -85,9 +100,30 @@ class EndpointConfig:
     log_file: Path | None = None
     access_log: bool = True
 
+    def __post_init__(self) -> None:
+        if self.auth not in ("key", "entra", "none"):
+            raise ValueError(f"auth must be 'key', 'entra' or 'none', not {self.auth!r}")
+        if self.auth != "key" and self.primary_key is not None:
+            raise ValueError(f"auth {self.auth!r} takes no keys; leave primary_key and secondary_key unset")
+        if self.auth == "entra" and self.jwks_file is None:
+            raise ValueError("auth 'entra' needs jwks_file, the JSON Web Key Set the tokens are signed with")
+
     @property
     def keys(self) -> KeyRing | None:
-        return None if self.primary_key is None else KeyRing(self.primary_key, self.secondary_key)
+        if self.auth != "key" or self.primary_key is None:
+            return None
+        return KeyRing(self.primary_key, self.secondary_key)
+
+    def token_validator(self) -> TokenValidator | None:
+        """The Entra token check for auth "entra" (a bad JWKS file raises KeySourceError), else None."""
+        if self.auth != "entra":
+            return None
+        from .entra import TokenValidator
+
+        assert self.jwks_file is not None  # __post_init__
+        return TokenValidator.from_file(
+            self.jwks_file, audience=self.audience, clock_skew=self.clock_skew, issuer=self.issuer
+        )
 
     def fault_plan(self) -> FaultPlan:
         return FaultPlan(
@@ -103,6 +139,7 @@ class EndpointConfig:
             model or load_model(self.model_dir),
             envelope=self.envelope,
             keys=self.keys,
+            tokens=self.token_validator(),
             max_body_bytes=self.max_body_bytes,
             faults=self.fault_plan(),
         )
@@ -111,6 +148,7 @@ class EndpointConfig:
         data = asdict(self)
         data["model_dir"] = str(self.model_dir)
         data["log_file"] = str(self.log_file) if self.log_file else None
+        data["jwks_file"] = str(self.jwks_file) if self.jwks_file else None
         return orjson.dumps(data).decode()
 
     @classmethod
@@ -119,6 +157,7 @@ class EndpointConfig:
         data["model_dir"] = Path(data["model_dir"])
         data["log_file"] = Path(data["log_file"]) if data["log_file"] else None
         data["faults"] = tuple(data["faults"])
+        data["jwks_file"] = Path(data["jwks_file"]) if data.get("jwks_file") else None
         return cls(**data)
 
 

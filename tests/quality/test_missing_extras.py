@@ -93,6 +93,7 @@ def test_csv_and_jsonl_need_no_extra(tmp_path: Path, endpoint: Any) -> None:
         ("bankscore.server.runner", "uvicorn", "server"),
         ("bankscore.server.runner", "lightgbm", "server"),
         ("bankscore.server.training", "lightgbm", "server"),
+        ("bankscore.server.entra", "jwt", "server"),
         ("bankscore.excel.udfs", "xlwings", "excel"),
         ("bankscore.loadtest.users", "locust", "loadtest"),
         ("bankscore.integrations.dask", "dask", "dask"),

@@ -27,7 +27,9 @@ BANKSCORE = str(Path(sys.executable).parent / "bankscore")
 def serving(
     args: Sequence[str], env: dict[str, str], tmp_path: Path, command: Sequence[str] = (BANKSCORE,)
 ) -> Iterator[tuple[str, Path]]:
-    """Start `<command> serve --port P ARGS`, wait until GET / answers, yield (base URL, stderr file)."""
+    """Start `<command> serve --port P ARGS`, wait until GET / answers, yield (base URL, stderr file).
+
+    With `--auth entra` every route wants a token, GET / included: its 401 from bankscore counts as up."""
     port = free_port()
     stderr_path = tmp_path / f"serve-{port}.err"
     with open(stderr_path, "wb") as stderr:
@@ -42,7 +44,7 @@ def serving(
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    if httpx.get(base + "/", timeout=1).status_code == 200:
+                    if _answering(httpx.get(base + "/", timeout=1)):
                         break
                 except httpx.TransportError:
                     pass
@@ -57,6 +59,12 @@ def serving(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _answering(response: httpx.Response) -> bool:
+    if response.status_code == 200:
+        return True
+    return response.status_code == 401 and response.headers.get("x-ms-server-version", "").startswith("bankscore/")
 
 
 class ServedEndpoint:
@@ -78,7 +86,14 @@ def serve_args(model_dir: Path, options: dict[str, Any]) -> tuple[list[str], dic
     args = ["--model", str(model_dir), "--no-access-log"]
     env: dict[str, str] = {}
     primary, secondary = options.pop("primary_key", None), options.pop("secondary_key", None)
-    if primary is None:
+    mode = options.pop("auth", "key")
+    if mode == "entra":
+        args += ["--auth", "entra", "--jwks", str(options.pop("jwks_file"))]
+        for name in ("audience", "clock_skew", "issuer"):
+            value = options.pop(name, None)
+            if value is not None:
+                args += [f"--{name.replace('_', '-')}", str(value)]
+    elif primary is None or mode == "none":
         args.append("--no-auth")
     else:
         env["BANKSCORE_KEY"] = primary
