@@ -231,6 +231,11 @@ def _with_version(url: str, version: str) -> str:
 
 
 def swagger_from_response(url: str, response: httpx.Response) -> Contract:
+    if response.status_code == 401:  # asked again with the key or token, and still refused: that is the problem
+        said = describe(401, response.headers, response.content)
+        raise AuthenticationError(
+            f"GET {url} refused the credentials: {said.message}", status_code=401, body=said.text, code=said.code
+        )
     if response.status_code != 200:
         raise ContractError(
             f"GET {url} answered HTTP {response.status_code}: {_preview(response.content)}; "
@@ -514,6 +519,13 @@ def attempts(
         assert outcome.error is not None
         if outcome.unauthorized and not reauthorized and credential.rejected(authorization):
             reauthorized = True
+            logger.info(
+                "rows %d-%d: attempt %d refused (HTTP 401); trying once more with %s",
+                batch.start,
+                batch.stop - 1,
+                attempt,
+                "a new token" if credential.stale() else "the other key",
+            )
             continue
         if not outcome.retryable:
             raise outcome.error

@@ -340,10 +340,15 @@ class ScoringClient(_ClientBase):
     def _get(self, url: str) -> httpx.Response:
         """GET a route that is often open (swagger, health): with credentials only when it answers 401."""
         answer = self._http.get(url)
-        if answer.status_code == 401 and _can_authorize(self._credential):
+        for _ in range(2):  # with the credential; once more with a new one if that is refused
+            if answer.status_code != 401 or not _can_authorize(self._credential):
+                break
             if self._credential.stale():
                 self._credential.refresh()
-            answer = self._http.get(url, headers={"authorization": self._credential.authorization() or ""})
+            authorization = self._credential.authorization()
+            answer = self._http.get(url, headers={"authorization": authorization or ""})
+            if answer.status_code != 401 or not self._credential.rejected(authorization):
+                break
         return answer
 
     # -------------------------------------------------------------------------------- scoring
@@ -535,10 +540,15 @@ class AsyncScoringClient(_ClientBase):
 
     async def _get(self, url: str) -> httpx.Response:
         answer = await self._http.get(url)
-        if answer.status_code == 401 and _can_authorize(self._credential):
+        for _ in range(2):
+            if answer.status_code != 401 or not _can_authorize(self._credential):
+                break
             if self._credential.stale():
                 await self._credential.refresh_async()
-            answer = await self._http.get(url, headers={"authorization": self._credential.authorization() or ""})
+            authorization = self._credential.authorization()
+            answer = await self._http.get(url, headers={"authorization": authorization or ""})
+            if answer.status_code != 401 or not self._credential.rejected(authorization):
+                break
         return answer
 
     async def predict(
