@@ -260,3 +260,13 @@ def test_parameters_become_trainer_options_that_no_value_can_turn_into_another_o
         {"label": "--out=/etc", "candidates": ["LightGBM", "LogisticRegression"], "data_path": "file:///d/x.csv"}
     )
     assert arguments == ["--label=--out=/etc", "--candidates=LightGBM,LogisticRegression", "--data=/d/x.csv"]
+
+
+def test_the_pipeline_settings_survive_the_trip_to_worker_processes(tmp_path: Path, model_dir: Path) -> None:
+    from bankscore.server.runner import EndpointConfig
+
+    config = EndpointConfig(model_dir=model_dir, pipelines=True, runs_dir=tmp_path / "runs", run_timeout=42.5)
+    assert EndpointConfig.from_env(config.to_env()) == config
+    plain = EndpointConfig(model_dir=model_dir)
+    assert EndpointConfig.from_env(plain.to_env()) == plain
+    assert plain.pipelines is False and plain.runs_dir is None and plain.run_timeout == 600.0
