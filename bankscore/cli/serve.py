@@ -77,6 +77,22 @@ def serve(
     fault_seed: Annotated[int | None, typer.Option(help="Seed for the fault draws.")] = None,
     log_file: Annotated[Path | None, typer.Option(help="Write the JSON request log here instead of stderr.")] = None,
     access_log: Annotated[bool, typer.Option(help="Log one JSON line per request.")] = True,
+    pipelines: Annotated[
+        bool,
+        typer.Option(
+            "--pipelines",
+            help="Also publish the pipeline 'retrain' (a run retrains, then this endpoint serves the new model) "
+            "and a batch endpoint at /jobs.",
+        ),
+    ] = False,
+    runs_dir: Annotated[
+        Path | None,
+        typer.Option(help="With --pipelines: where runs write logs and models. Default: under the cache directory."),
+    ] = None,
+    run_timeout: Annotated[
+        float | None,
+        typer.Option(help="With --pipelines: seconds one pipeline run or batch job may take. Default: 600.", min=1),
+    ] = None,
 ) -> None:
     """Run the embedded Azure-compatible scoring endpoint (GET /, GET /swagger.json, POST /score).
 
@@ -93,6 +109,13 @@ def serve(
         faults = tuple(parse_fault(f) for f in (fault_status or ["503"]))
     except ValueError as exc:
         fail(f"--fault-status: {exc}")
+    if pipelines and workers > 1:
+        fail(
+            "--pipelines needs --workers 1: a finished run swaps the model in the process that ran it, "
+            "so other workers would go on serving the old one"
+        )
+    if not pipelines and (runs_dir is not None or run_timeout is not None):
+        fail("--runs-dir and --run-timeout set up pipeline runs: add --pipelines")
     primary: str | None = None
     secondary: str | None = None
     entra = auth is AuthChoice.entra
@@ -135,7 +158,7 @@ def serve(
             err.print("Set BANKSCORE_KEY or pass --key-file to choose your own; --no-auth turns auth off.")
     # The options are checked before the server wing's heavy libraries load: a usage error answers at once.
     from ..server.model import load_model
-    from ..server.runner import EndpointConfig, default_model_dir
+    from ..server.runner import EndpointConfig, default_model_dir, default_runs_dir
     from ..server.runner import serve as run_server
 
     try:
@@ -164,6 +187,9 @@ def serve(
         fault_seed=fault_seed,
         log_file=log_file,
         access_log=access_log,
+        pipelines=pipelines,
+        runs_dir=runs_dir,
+        run_timeout=600.0 if run_timeout is None else run_timeout,
     )
     shown_host = f"[{host}]" if ":" in host else host
     shown_auth = f"entra (audience {audience})" if entra else "off" if no_auth else "key"
@@ -172,6 +198,14 @@ def serve(
         f"— envelope {envelope.value}, {workers} worker{'s' if workers > 1 else ''}, "
         f"auth {shown_auth}. Ctrl+C stops."
     )
+    if pipelines:
+        from ..server.pipelines import SUBMIT_PATH
+
+        err.print(
+            f"Pipeline 'retrain': POST http://{shown_host}:{port}{SUBMIT_PATH} — batch jobs: "
+            f"POST http://{shown_host}:{port}/jobs — runs in {runs_dir or default_runs_dir()}, "
+            f"each up to {config.run_timeout:g} s, one at a time."
+        )
     try:
         run_server(config)
     except OSError as exc:

@@ -22,11 +22,20 @@ def train(
     rows: Annotated[int, typer.Option(help="Synthetic rows to generate when no --data is given.", min=100)] = 32_950,
     seed: Annotated[int, typer.Option(help="Seed for the synthetic data and the CV split.")] = 0,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.", min=2, max=20)] = 5,
+    candidates: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--candidates",
+            help="Candidates to try (repeatable, or a comma list): LightGBM, 'LightGBM (extra trees)', "
+            "LogisticRegression, VotingEnsemble. Default: all.",
+        ),
+    ] = None,
 ) -> None:
     """Train candidates with stratified k-fold CV, keep the best by AUC_weighted, write a model directory."""
     from ..server.training import read_training_csv
     from ..server.training import train as run_training
 
+    chosen = [name.strip() for given in candidates or () for name in given.split(",") if name.strip()] or None
     try:
         if data is not None:
             frame = read_training_csv(data, label=label)
@@ -41,6 +50,7 @@ def train(
             frame,
             folds=folds,
             seed=seed,
+            candidates=chosen,
             source=source,
             on_candidate=lambda c: err.print(f"  {c.name}: AUC_weighted {c.auc_weighted:.4f}"),
         )

@@ -1,7 +1,9 @@
 """The embedded scoring endpoint: a plain ASGI app that answers as an Azure ML service does.
 
 Plain ASGI instead of a framework because the whole surface is three routes and every byte of
-the answers (status codes, header names, double-encoded bodies) must match Azure's exactly.
+the answers (status codes, header names, double-encoded bodies) must match Azure's exactly. With
+pipelines on, the published pipeline and the batch endpoint (pipelines.py, batch.py) answer their
+own paths; the app hands them the request and sends what they answer.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import orjson
 from .._version import __version__
 from .auth import MALFORMED_MESSAGE, KeyRing, Verdict, needs_key, plane_of
 from .faults import MODEL_ERROR, FaultPlan
+from .jobs import Request, Service
 from .model import Model
 from .payload import BodyParser, ClientError, RowError, ScoreRequest, ServedEnvelope
 from .swagger import SWAGGER_VERSIONS, swagger_v2, swagger_v3, swagger_v31
 
 if TYPE_CHECKING:  # the validator brings PyJWT along; an app with key auth never imports it
+    from .batch import BatchService
     from .entra import TokenValidator
+    from .pipelines import PipelineService
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -77,6 +82,29 @@ class _Exchange:
     exec_ms: float | None = None
 
 
+@dataclass(frozen=True)
+class ServedModel:
+    """What answering for one model takes: the model, its body parser and its swagger documents.
+
+    The app holds one and replaces it whole (`ScoringApp.use_model`); a request reads it once, so it never
+    mixes two models even when a retrained one is swapped in while it runs.
+    """
+
+    model: Model
+    parser: BodyParser
+    swagger: dict[str, bytes]
+
+    @classmethod
+    def build(cls, model: Model, envelope: ServedEnvelope, title: str) -> ServedModel:
+        swagger = {
+            "2": orjson.dumps(swagger_v2(model, envelope, title)),
+            "3": orjson.dumps(swagger_v3(model, envelope, title)),
+            "3.1": orjson.dumps(swagger_v31(model, envelope, title)),
+        }
+        swagger.update({"2.0": swagger["2"], "3.0": swagger["3"]})  # the server's aliases
+        return cls(model, BodyParser(envelope, model.schema), swagger)
+
+
 class ScoringApp:
     def __init__(
         self,
@@ -88,22 +116,41 @@ class ScoringApp:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         faults: FaultPlan | None = None,
         title: str = "bankscore-local",
+        pipelines: PipelineService | None = None,
+        batch: BatchService | None = None,
     ) -> None:
         if keys is not None and tokens is not None:
             raise ValueError("an endpoint takes keys or Entra tokens, not both (as Azure's auth modes)")
-        self.model = model
         self.envelope: ServedEnvelope = envelope
         self.keys = keys
         self.tokens = tokens
         self.max_body_bytes = max_body_bytes
         self.faults = faults or FaultPlan()
-        self._parser = BodyParser(envelope, model.schema)
-        self._swagger = {
-            "2": orjson.dumps(swagger_v2(model, envelope, title)),
-            "3": orjson.dumps(swagger_v3(model, envelope, title)),
-            "3.1": orjson.dumps(swagger_v31(model, envelope, title)),
-        }
-        self._swagger.update({"2.0": self._swagger["2"], "3.0": self._swagger["3"]})  # the server's aliases
+        self.title = title
+        self._served = ServedModel.build(model, envelope, title)
+        self.pipelines = pipelines
+        self.batch = batch
+        if pipelines is not None:
+            pipelines.bind(self.use_model)
+        if batch is not None:
+            batch.bind(self.served)
+        self._services: tuple[Service, ...] = tuple(s for s in (pipelines, batch) if s is not None)
+
+    @property
+    def model(self) -> Model:
+        return self._served.model
+
+    def served(self) -> ServedModel:
+        return self._served
+
+    def use_model(self, model: Model) -> None:
+        """Serve another model from now on: built aside, then swapped in with one assignment."""
+        self._served = ServedModel.build(model, self.envelope, self.title)
+
+    def close(self) -> None:
+        """Stop the pipeline and batch services (a running trainer is terminated); safe to call twice."""
+        for service in self._services:
+            service.close()
 
     # ------------------------------------------------------------------------------ ASGI entry
 
@@ -173,7 +220,7 @@ class ScoringApp:
                 return await self._json(send, exchange, 405, {"message": "Use GET /swagger.json"})
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             version = (query.get("version") or ["2"])[-1]
-            document = self._swagger.get(version)
+            document = self._served.swagger.get(version)
             if document is None:
                 return await self._json(
                     send,
@@ -186,6 +233,9 @@ class ScoringApp:
                     },
                 )
             return await self._send(send, exchange, 200, document, b"application/json")
+        for service in self._services:
+            if service.owns(path):
+                return await self._service(service, scope, receive, send, headers, exchange)
         return await self._json(
             send,
             exchange,
@@ -264,18 +314,38 @@ class ScoringApp:
         return await self._send(send, exchange, status, payload, b"application/json")
 
     def _run(self, body: bytes, exchange: _Exchange) -> tuple[int, bytes]:
-        request: ScoreRequest = self._parser.parse(body)
+        served = self._served  # read once: a model swapped in meanwhile answers the next request
+        request: ScoreRequest = served.parser.parse(body)
         exchange.rows = request.rows
-        matrix = request.encoded(self.model.schema)
+        matrix = request.encoded(served.model.schema)
         results: Any
         if request.method == "predict_proba":
-            results = self.model.proba_from_matrix(matrix)
+            results = served.model.proba_from_matrix(matrix)
         else:
-            results = self.model.labels_from_matrix(matrix)
+            results = served.model.labels_from_matrix(matrix)
         if self.envelope == "inputs":
             return 200, orjson.dumps({"Results": results}, option=orjson.OPT_SERIALIZE_NUMPY)
         inner = orjson.dumps({"result": results}, option=orjson.OPT_SERIALIZE_NUMPY).decode()
         return 200, orjson.dumps(inner)
+
+    # ------------------------------------------------------------------------------ pipelines and batch jobs
+
+    async def _service(
+        self,
+        service: Service,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
+        exchange: _Exchange,
+    ) -> int:
+        """Hand a request to the pipeline or batch service, on a worker thread (it looks at files)."""
+        body = await self._read_body(receive)
+        if body is None:
+            return await self._too_large(send, exchange)
+        request = Request(scope["method"], scope["path"], body, headers)
+        answer = await asyncio.to_thread(service.handle, request)
+        return await self._json(send, exchange, answer.status, answer.body, list(answer.headers))
 
     async def _fault(self, send: Send, exchange: _Exchange, fault: int | str) -> int:
         exchange.fault = str(fault)
@@ -378,12 +448,12 @@ class ScoringApp:
             record["auth"] = exchange.auth
         access_logger.info(orjson.dumps(record).decode())
 
-    @staticmethod
-    async def _lifespan(receive: Receive, send: Send) -> None:
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await asyncio.to_thread(self.close)  # no trainer outlives the server
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -29,12 +29,14 @@ from filelock import FileLock
 
 from .app import DEFAULT_MAX_BODY_BYTES, ScoringApp, access_logger
 from .auth import KeyRing
-
-if TYPE_CHECKING:
-    from .entra import TokenValidator
 from .faults import FaultPlan
 from .model import MODEL_FILE, Model, load_model
 from .payload import ServedEnvelope
+
+if TYPE_CHECKING:
+    from .batch import BatchService
+    from .entra import TokenValidator
+    from .pipelines import PipelineService
 
 CACHE_ENV: Final = "BANKSCORE_CACHE_DIR"
 CONFIG_ENV: Final = "BANKSCORE_ENDPOINT_CONFIG"
@@ -48,6 +50,11 @@ AuthMode = Literal["key", "entra", "none"]
 def cache_dir() -> Path:
     override = os.environ.get(CACHE_ENV)
     return Path(override) if override else Path(platformdirs.user_cache_dir("bankscore"))
+
+
+def default_runs_dir() -> Path:
+    """Where pipeline runs write their logs and models, and batch jobs their default outputs."""
+    return cache_dir() / "runs"
 
 
 def default_model_dir(announce: Callable[[str], None] | None = None) -> Path:
@@ -99,6 +106,9 @@ class EndpointConfig:
     fault_seed: int | None = None
     log_file: Path | None = None
     access_log: bool = True
+    pipelines: bool = False  # the published pipeline `retrain` and the batch endpoint /jobs
+    runs_dir: Path | None = None  # default: <cache dir>/runs
+    run_timeout: float = 600.0  # seconds one pipeline run or batch job may take
 
     def __post_init__(self) -> None:
         if self.auth not in ("key", "entra", "none"):
@@ -135,6 +145,15 @@ class EndpointConfig:
         )
 
     def build_app(self, model: Model | None = None) -> ScoringApp:
+        pipelines: PipelineService | None = None
+        batch: BatchService | None = None
+        if self.pipelines:
+            from .batch import BatchService
+            from .pipelines import PipelineService
+
+            runs = self.runs_dir or default_runs_dir()
+            pipelines = PipelineService(runs, run_timeout=self.run_timeout)
+            batch = BatchService(runs / "batch", job_timeout=self.run_timeout)
         return ScoringApp(
             model or load_model(self.model_dir),
             envelope=self.envelope,
@@ -142,6 +161,8 @@ class EndpointConfig:
             tokens=self.token_validator(),
             max_body_bytes=self.max_body_bytes,
             faults=self.fault_plan(),
+            pipelines=pipelines,
+            batch=batch,
         )
 
     def to_env(self) -> str:
@@ -149,6 +170,7 @@ class EndpointConfig:
         data["model_dir"] = str(self.model_dir)
         data["log_file"] = str(self.log_file) if self.log_file else None
         data["jwks_file"] = str(self.jwks_file) if self.jwks_file else None
+        data["runs_dir"] = str(self.runs_dir) if self.runs_dir else None
         return orjson.dumps(data).decode()
 
     @classmethod
@@ -156,6 +178,7 @@ class EndpointConfig:
         data: dict[str, Any] = orjson.loads(text)
         data["model_dir"] = Path(data["model_dir"])
         data["log_file"] = Path(data["log_file"]) if data["log_file"] else None
+        data["runs_dir"] = Path(data["runs_dir"]) if data.get("runs_dir") else None
         data["faults"] = tuple(data["faults"])
         data["jwks_file"] = Path(data["jwks_file"]) if data.get("jwks_file") else None
         return cls(**data)
@@ -205,6 +228,8 @@ def _uvicorn_options(config: EndpointConfig) -> dict[str, Any]:
 
 def serve(config: EndpointConfig) -> None:
     """Serve in the foreground until interrupted."""
+    if config.pipelines and config.workers > 1:
+        raise ValueError("pipelines swap the served model in one process: serve them with one worker")
     if config.workers > 1:
         os.environ[CONFIG_ENV] = config.to_env()
         uvicorn.run(
@@ -264,6 +289,7 @@ class EmbeddedEndpoint:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+        self.app.close()  # done by the lifespan shutdown already, unless the server never got that far
         with contextlib.suppress(OSError):
             self._sock.close()
 

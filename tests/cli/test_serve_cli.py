@@ -79,6 +79,8 @@ def test_serve_with_two_workers(tmp_path: Path, model_dir: Path) -> None:
         (["--no-auth", "--key-file", "k"], "contradict"),
         (["--key-file", "/nonexistent/keys"], "can't read key file"),
         (["--model", "/nonexistent/model"], "bankscore train"),
+        (["--pipelines", "--workers", "2"], "--pipelines needs --workers 1"),
+        (["--runs-dir", "runs"], "add --pipelines"),
     ],
 )
 def test_serve_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:

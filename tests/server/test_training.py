@@ -173,3 +173,18 @@ def test_quality_on_the_real_bank_marketing_file() -> None:
     assert winner.accuracy >= 0.915
     assert winner.auc_weighted >= 0.945
     assert result.rows == 32_950
+
+
+def test_candidates_option_takes_a_comma_list_or_repeats_and_names_unknown_ones(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    args = ["train", "--rows", "400", "--folds", "2", "--out", str(out)]
+    result = cli.invoke(app, [*args, "--candidates", "LogisticRegression, LightGBM"])
+    assert result.exit_code == 0, result.output
+    names = {c["name"] for c in json.loads((out / "metrics.json").read_text())["candidates"]}
+    assert names == {"LogisticRegression", "LightGBM"}
+    result = cli.invoke(app, [*args, "--candidates", "LogisticRegression", "--candidates", "LightGBM (extra trees)"])
+    assert result.exit_code == 0, result.output
+    names = {c["name"] for c in json.loads((out / "metrics.json").read_text())["candidates"]}
+    assert names == {"LogisticRegression", "LightGBM (extra trees)"}
+    result = cli.invoke(app, [*args, "--candidates", "LogisticRegression,XGBoost"])
+    assert result.exit_code == 2 and "unknown candidate(s) ['XGBoost']" in result.output

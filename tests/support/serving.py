@@ -108,6 +108,13 @@ def serve_args(model_dir: Path, options: dict[str, Any]) -> tuple[list[str], dic
     for name in ("fault_rate", "retry_after", "latency_ms", "fault_seed"):
         if name in options:
             args += [f"--{name.replace('_', '-')}", str(options.pop(name))]
+    if options.pop("pipelines", False):
+        args.append("--pipelines")
+    runs_dir = options.pop("runs_dir", None)
+    if runs_dir is not None:
+        args += ["--runs-dir", str(runs_dir)]
+    if "run_timeout" in options:
+        args += ["--run-timeout", str(options.pop("run_timeout"))]
     if options:
         raise TypeError(f"no `bankscore serve` flag for {sorted(options)}")
     return args, env
