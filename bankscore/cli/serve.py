@@ -93,6 +93,14 @@ def serve(
         float | None,
         typer.Option(help="With --pipelines: seconds one pipeline run or batch job may take. Default: 600.", min=1),
     ] = None,
+    pipeline_default: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pipeline-default",
+            help="With --pipelines: a parameter's published default, NAME=VALUE (repeatable), e.g. rows=5000; "
+            "runs that don't set it use it.",
+        ),
+    ] = None,
 ) -> None:
     """Run the embedded Azure-compatible scoring endpoint (GET /, GET /swagger.json, POST /score).
 
@@ -114,8 +122,18 @@ def serve(
             "--pipelines needs --workers 1: a finished run swaps the model in the process that ran it, "
             "so other workers would go on serving the old one"
         )
-    if not pipelines and (runs_dir is not None or run_timeout is not None):
-        fail("--runs-dir and --run-timeout set up pipeline runs: add --pipelines")
+    if not pipelines and (runs_dir is not None or run_timeout is not None or pipeline_default):
+        fail("--runs-dir, --run-timeout and --pipeline-default set up pipeline runs: add --pipelines")
+    from ._waiting import parameter
+
+    defaults = dict(parameter(p) for p in pipeline_default or [])
+    if defaults:
+        from ..server.pipelines import PipelineService
+
+        try:
+            PipelineService.check_defaults(defaults)
+        except ValueError as exc:
+            fail(f"--pipeline-default: {exc}")
     primary: str | None = None
     secondary: str | None = None
     entra = auth is AuthChoice.entra
@@ -190,6 +208,7 @@ def serve(
         pipelines=pipelines,
         runs_dir=runs_dir,
         run_timeout=600.0 if run_timeout is None else run_timeout,
+        pipeline_defaults=defaults,
     )
     shown_host = f"[{host}]" if ":" in host else host
     shown_auth = f"entra (audience {audience})" if entra else "off" if no_auth else "key"

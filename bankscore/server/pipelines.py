@@ -111,7 +111,15 @@ class PipelineService:
         run_timeout: float = DEFAULT_RUN_TIMEOUT,
         python: str = sys.executable,
         stop_grace: float = STOP_GRACE,
+        defaults: Mapping[str, Any] | None = None,
     ) -> None:
+        unknown = sorted(set(defaults or {}) - set(PARAMETERS))
+        if unknown:
+            raise ValueError(
+                f"unknown pipeline parameter(s) {', '.join(unknown)}; the pipeline takes {', '.join(PARAMETERS)}"
+            )
+        self.defaults = dict(defaults or {})  # set when the pipeline is published, as Azure's parameter defaults
+        _train_arguments(self.defaults)  # a default that could never run is refused now, not at each submit
         self.runs_dir = Path(runs_dir)
         self.run_timeout = run_timeout
         self.python = python
@@ -123,6 +131,18 @@ class PipelineService:
         self._serve: Callable[[Model], None] | None = None
         self._thread: threading.Thread | None = None
         _LIVE.add(self)
+
+    @staticmethod
+    def check_defaults(defaults: Mapping[str, Any]) -> dict[str, Any]:
+        """Parameter defaults, refused now (ValueError) when no run could use them."""
+        unknown = sorted(set(defaults) - set(PARAMETERS))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; the pipeline takes {', '.join(PARAMETERS)}")
+        try:
+            _train_arguments(defaults)
+        except RequestError as exc:
+            raise ValueError(str(exc)) from None
+        return dict(defaults)
 
     def bind(self, serve: Callable[[Model], None]) -> None:
         """Where a completed run's model goes: the app's `use_model`."""
@@ -216,7 +236,7 @@ class PipelineService:
             id=run_id,
             experiment=experiment,
             parameters=dict(assignments),
-            arguments=_train_arguments(assignments),
+            arguments=_train_arguments({**self.defaults, **assignments}),
             directory=self.runs_dir / run_id,
             description=_text(field_of(body, "Description")),
             tags=_mapping(field_of(body, "Tags"), "Tags"),

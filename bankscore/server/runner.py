@@ -109,6 +109,7 @@ class EndpointConfig:
     pipelines: bool = False  # the published pipeline `retrain` and the batch endpoint /jobs
     runs_dir: Path | None = None  # default: <cache dir>/runs
     run_timeout: float = 600.0  # seconds one pipeline run or batch job may take
+    pipeline_defaults: dict[str, Any] = field(default_factory=dict)  # parameter values a run doesn't set
 
     def __post_init__(self) -> None:
         if self.auth not in ("key", "entra", "none"):
@@ -152,7 +153,7 @@ class EndpointConfig:
             from .pipelines import PipelineService
 
             runs = self.runs_dir or default_runs_dir()
-            pipelines = PipelineService(runs, run_timeout=self.run_timeout)
+            pipelines = PipelineService(runs, run_timeout=self.run_timeout, defaults=self.pipeline_defaults)
             batch = BatchService(runs / "batch", job_timeout=self.run_timeout)
         return ScoringApp(
             model or load_model(self.model_dir),
