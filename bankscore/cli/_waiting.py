@@ -76,6 +76,11 @@ class Watch:
             self._last = ""
 
 
+def say(text: str) -> None:
+    """A line of results on stdout, never wrapped or marked up: run URLs and job ids get copied from CI logs."""
+    out.print(text, soft_wrap=True, markup=False)
+
+
 def watched(what: str, status: Callable[[Any], str], wait: Callable[[Watch], T]) -> T:
     """Run `wait(watch)` with a one-line progress display; a timeout or a failed read exits 1 with one line."""
     watch = Watch(what, status)
@@ -95,7 +100,7 @@ def report(what: str, name: str, status: str, error: str | None, more: str = "")
     """One line for a run or job; exit 1 when it Failed or was Canceled, with the service's error."""
     if status in ("Failed", "Canceled"):
         fail(f"{what} {name} {status}{f': {error}' if error else ''}", EXIT_FAILURE)
-    out.print(f"{what.capitalize()} {name}: {status}{more}")
+    say(f"{what.capitalize()} {name}: {status}{more}")
 
 
 def failed(exc: BankscoreError) -> NoReturn:

@@ -14,9 +14,9 @@ import typer
 
 from .._base_client import is_loopback
 from .._exceptions import BankscoreError
-from ._app import fail, out
+from ._app import fail
 from ._endpoint import AuthChoice, KeyFileOption, entra_credential
-from ._waiting import JobAuthOption, PollOption, TimeoutOption, failed, report, watched
+from ._waiting import JobAuthOption, PollOption, TimeoutOption, failed, report, say, watched
 
 if TYPE_CHECKING:
     from ..batch_jobs import BatchEndpointClient, BatchJob
@@ -72,8 +72,8 @@ def invoke(
             job = client.invoke(source, target)
         except BankscoreError as exc:
             failed(exc)
-        out.print(f"Started job {job.name} ({job.status})")
-        out.print(f"Job id: {job.id}")
+        say(f"Started job {job.name} ({job.status})")
+        say(f"Job id: {job.id}")
         if wait:
             _wait(client, job, timeout, poll_interval)
 
@@ -115,7 +115,7 @@ def cancel(
             found = client.cancel(job)
         except BankscoreError as exc:
             failed(exc)
-        out.print(f"Cancel requested: job {found.name} is {found.status}")
+        say(f"Cancel requested: job {found.name} is {found.status}")
 
 
 def _client(

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .._exceptions import BankscoreError
-from ._app import fail, out
+from ._app import fail
 from ._endpoint import AuthChoice, KeyFileOption, entra_credential
-from ._waiting import JobAuthOption, PollOption, TimeoutOption, failed, parameter, report, watched
+from ._waiting import JobAuthOption, PollOption, TimeoutOption, failed, parameter, report, say, watched
 
 if TYPE_CHECKING:
     from ..pipeline_runs import PipelineClient, PipelineRun
@@ -64,8 +64,8 @@ def submit(
             run = client.submit(url, experiment, parameters=parameters, description=description)
         except BankscoreError as exc:
             failed(exc)
-        out.print(f"Submitted run {run.id} ({run.status}) in experiment {run.experiment}")
-        out.print(f"Run URL: {run.url}")
+        say(f"Submitted run {run.id} ({run.status}) in experiment {run.experiment}")
+        say(f"Run URL: {run.url}")
         if wait:
             _wait(client, run, timeout, poll_interval)
 
@@ -108,7 +108,7 @@ def cancel(
             found = client.cancel(_run_url(run, workspace, experiment))
         except BankscoreError as exc:
             failed(exc)
-        out.print(f"Cancel requested: run {found.id} is {found.status}")
+        say(f"Cancel requested: run {found.id} is {found.status}")
 
 
 def _client(auth: AuthChoice, key_file: Path | None) -> PipelineClient:
