@@ -8,13 +8,13 @@ so they can be tested without HTTP and the ASGI app stays the only place that sp
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 import orjson
 
@@ -131,12 +131,19 @@ def segments_of(path: str) -> list[str]:
     return [unquote(s) for s in path.strip("/").split("/")]
 
 
-def local_path(uri: str) -> Path | None:
-    """The local path of a `file://` URI (file:///data/x.csv, file:///C:/data/x.csv), or None for anything else."""
+def local_path(uri: str, *, windows: bool | None = None) -> Path | None:
+    """The local path of a `file://` URI (file:///data/x.csv, file:///C:/data/x.csv), or None for anything else.
+
+    `windows` (default: this platform) reads the URI as Windows does, drive letter and all; a parameter so the
+    Windows reading is tested on every platform."""
     parts = urlsplit(uri)
     if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost") or not parts.path:
         return None
-    return Path(url2pathname(parts.path))
+    if os.name == "nt" if windows is None else windows:
+        import nturl2path
+
+        return Path(nturl2path.url2pathname(parts.path))
+    return Path(unquote(parts.path))
 
 
 def utc_now() -> dt.datetime:

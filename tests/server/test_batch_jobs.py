@@ -218,3 +218,13 @@ def test_the_batch_endpoint_is_off_unless_asked_for(start_endpoint: Any, tmp_pat
     with client(endpoint) as http:
         answer = http.post("/jobs", json=definition(tmp_path / "in.csv", tmp_path / "out.csv"))
     assert answer.status_code == 404 and "No route /jobs" in answer.json()["message"]
+
+
+def test_file_uris_are_read_as_each_platform_reads_them() -> None:
+    from bankscore.server.jobs import local_path
+
+    assert str(local_path("file:///C:/data/My%20Customers.csv", windows=True)) == r"C:\data\My Customers.csv"
+    assert local_path("file:///data/My%20Customers.csv", windows=False) == Path("/data/My Customers.csv")
+    assert local_path("file://localhost/data/x.csv", windows=False) == Path("/data/x.csv")
+    assert local_path("file://server/share/x.csv") is None  # a UNC host is not this machine's disk
+    assert local_path("https://example.com/x.csv") is None
