@@ -7,7 +7,6 @@ splitting — is made here once, from the status, headers and body of an answer.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
@@ -31,7 +30,6 @@ from ._exceptions import (
     AuthenticationError,
     BankscoreError,
     ContractError,
-    KeySourceError,
     ModelError,
     ResponseDecodeError,
     status_error_class,
@@ -142,26 +140,6 @@ def scoring_uri(endpoint: str | None) -> str:
     if not path.endswith("/score"):
         path += "/score"
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_token_transport(url: str) -> None:
-    """Refuse to send a bearer token over plain http beyond this machine (azure-core refuses it too)."""
-    parts = urlsplit(url)
-    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
-        raise KeySourceError(
-            f"won't send a Microsoft Entra token over plain http to {parts.hostname}: use the https:// URL "
-            "(plain http is allowed only to this machine, for local emulators)"
-        )
 
 
 def swagger_uri(endpoint: str) -> str:

@@ -25,7 +25,6 @@ from ._base_client import (
     Sleep,
     attempts,
     check_method,
-    check_token_transport,
     discover_swagger,
     health_uri,
     request_headers,
@@ -49,7 +48,7 @@ from ._types import (
     Verify,
 )
 from .contract import Contract, load_swagger_file, parse_swagger
-from .credentials import ML_SCOPE, Authorizer, TokenAuth, authorizer
+from .credentials import ML_SCOPE, Authorizer, TokenAuth, authorizer, check_token_transport
 from .encoding import Batch, encode, encode_batch, plan_batches
 from .retry import RetryPolicy
 from .rowmodel import build_row_model
@@ -67,6 +66,8 @@ class ScoringOptions(TypedDict, total=False):
     key: str | None
     secondary_key: str | None
     key_file: str | Path | None
+    credential: TokenCredential | AsyncTokenCredential | TokenAuth | None
+    scope: str
     swagger: SwaggerSource | Contract
     timeout: float
     max_retries: int | None

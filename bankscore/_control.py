@@ -16,7 +16,7 @@ from typing import Any, Final, Self, TypeVar
 import httpx
 import orjson
 
-from ._base_client import USER_AGENT, check_token_transport, tls_verify
+from ._base_client import USER_AGENT, tls_verify
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -27,7 +27,7 @@ from ._exceptions import (
     status_error_class,
 )
 from ._types import AsyncTokenCredential, TokenCredential, Verify
-from .credentials import Authorizer, TokenAuth, authorizer
+from .credentials import Authorizer, TokenAuth, authorizer, check_token_transport
 from .errorbodies import describe
 from .retry import RetryPolicy, retry_after_header
 

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any, Final, Literal, Self
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from ._base_client import is_loopback
 from ._control import FIRST_POLL, ControlClient, error_text, job_auth, poll
 from ._exceptions import BatchJobError
 from ._types import AsyncTokenCredential, TokenCredential, Verify
-from .credentials import ARM_SCOPE, ML_SCOPE, TokenAuth
+from .credentials import ARM_SCOPE, ML_SCOPE, TokenAuth, is_loopback
 
 MANAGEMENT_URL: Final = "https://management.azure.com"
 JOBS_API_VERSION: Final = "2024-04-01"

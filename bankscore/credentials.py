@@ -12,12 +12,14 @@ Two kinds send `Authorization: Bearer ...`, and the clients treat them alike (`A
 from __future__ import annotations
 
 import inspect
+import ipaddress
 import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
+from urllib.parse import urlsplit
 
 from ._exceptions import AuthenticationError, KeySourceError
 from ._types import AccessTokenLike, AsyncTokenCredential, TokenCredential
@@ -324,6 +326,26 @@ def authorizer(
     if key or secondary_key or key_file:
         raise KeySourceError("pass either a key (key=, secondary_key=, key_file=) or credential=, not both")
     return credential.for_scope(scope) if isinstance(credential, TokenAuth) else TokenAuth(credential, scope)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token_transport(url: str) -> None:
+    """Refuse to send a bearer token over plain http beyond this machine (azure-core refuses it too)."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        raise KeySourceError(
+            f"won't send a Microsoft Entra token over plain http to {parts.hostname}: use the https:// URL "
+            "(plain http is allowed only to this machine, for local emulators)"
+        )
 
 
 def default_azure_credential() -> TokenCredential:

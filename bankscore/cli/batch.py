@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import typer
 
-from .._base_client import is_loopback
 from .._exceptions import BankscoreError
+from ..credentials import is_loopback
 from ._app import fail
 from ._endpoint import AuthChoice, KeyFileOption, entra_credential
 from ._waiting import JobAuthOption, PollOption, TimeoutOption, failed, report, say, watched

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .. import ClientStats
     from ..files import JobInterrupted, Resumed
 
-from .._base_client import is_loopback
+from ..credentials import is_loopback
 from ._endpoint import AuthChoice, AuthOption, EndpointOption, KeyFileOption, SwaggerOption, one_line, scoring_client
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from .._base_client import is_loopback
 from .._exceptions import BankscoreError
+from ..credentials import is_loopback
 from ._app import err, fail
 
 

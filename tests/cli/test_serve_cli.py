@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bankscore._base_client import is_loopback
 from bankscore.bankmarketing.schema import SAMPLE_ROWS
+from bankscore.credentials import is_loopback
 from tests.support.common import PRIMARY, SECONDARY
 from tests.support.serving import BANKSCORE, serving
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import pickle
+import re
 import subprocess
 import sys
 import time
@@ -258,3 +259,25 @@ def test_token_auth_is_reused_for_another_scope_without_sharing_its_token(issuer
         "https://ml.azure.com/.default",
         "https://management.azure.com/.default",
     ]
+
+
+def test_the_load_test_sends_a_current_token_with_every_request(
+    entra_endpoint: Any, issuer: TestIssuer, tmp_path: Path
+) -> None:
+    # Tokens live 4 s, the endpoint allows no skew, and the test runs 6 s: one token for the run would fail.
+    endpoint = entra_endpoint(clock_skew=0.0)
+    with ManagedIdentityServer(issuer, lifetime=4.0) as identity:
+        env = {**identity.environ(os.environ), "BANKSCORE_AUTH": "entra"}
+        env.pop("BANKSCORE_KEY", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "bankscore", "loadtest", "--endpoint", endpoint.scoring_uri, "-t", "6s",
+             "-u", "2", "--wait-ms", "20"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        fetched = identity.requests
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert re.search(r"^Failed requests:\s+0\b", done.stdout, re.MULTILINE), output
+    assert re.search(r"^Complete requests:\s+[1-9]\d*", done.stdout, re.MULTILINE), output
+    assert fetched >= 3  # a new token about every 2 s
+    assert "eyJ" not in output
