@@ -13,7 +13,7 @@ import re
 import ssl
 import time
 import uuid
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -328,6 +328,7 @@ def interpret(
     client_request_id: str,
     policy: RetryPolicy,
     secrets: Sequence[str] = (),
+    decode_answer: Decode = decode,
 ) -> Outcome:
     """How an answer reads: results, or the error it means, whether another try could help, and how soon.
 
@@ -343,7 +344,7 @@ def interpret(
     body = response.content
     if status == 200:
         try:
-            return Outcome(results=decode(body, batch.size))
+            return Outcome(results=decode_answer(body, batch.size))
         except DecodeFailure as failure:
             return _unreadable_200(response, failure, context, secrets)
     said = describe(status, response.headers, body, secrets, _reason_phrase(response))
@@ -441,6 +442,11 @@ def to_frame(table: Table, results: list[Any], contract: Contract) -> pd.DataFra
 def check_method(contract: Contract, method: Method) -> None:
     if method == "predict_proba" and not contract.supports_proba:
         raise ContractError(f"this endpoint's contract ({contract.envelope}) has no predict_proba method; use predict")
+    if method == "explain" and contract.explain is None and contract.envelope == "mlflow":
+        raise ContractError(
+            "this endpoint (an MLflow input_data contract) can't explain rows: it supports predict only. "
+            "Explanations come from bankscore serve (method explain) or an AutoML v1 explainer deployment"
+        )
 
 
 @dataclass(frozen=True)
@@ -465,8 +471,17 @@ class Sleep:
 Attempts = Generator[Send | Sleep | Authorize, httpx.Response | httpx.HTTPError | None, Outcome]
 
 
+Decode = Callable[[bytes, int], list[Any]]
+"""Reads a 200's body into one result per row sent (`decoding.decode`; explanations have their own)."""
+
+
 def attempts(
-    batch: Batch, credential: Authorizer, options: ClientOptions, policy: RetryPolicy, tally: Tally
+    batch: Batch,
+    credential: Authorizer,
+    options: ClientOptions,
+    policy: RetryPolicy,
+    tally: Tally,
+    decode_answer: Decode = decode,
 ) -> Attempts:
     """Every retry decision for one request body, free of I/O so both clients drive the same logic.
 
@@ -486,7 +501,7 @@ def attempts(
         headers, client_request_id = request_headers(authorization, options.model_deployment, options.client_request_id)
         reply = yield Send(headers)
         if isinstance(reply, httpx.Response):
-            outcome = interpret(reply, batch, client_request_id, policy, _secrets(credential, options))
+            outcome = interpret(reply, batch, client_request_id, policy, _secrets(credential, options), decode_answer)
         else:
             outcome = _transport_outcome(reply, batch, client_request_id)
         if outcome.results is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypedDict
@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from ._base_client import (
     Authorize,
     ClientOptions,
+    Decode,
     Outcome,
     PreparedRequest,
     Sleep,
@@ -49,7 +50,10 @@ from ._types import (
 )
 from .contract import Contract, load_swagger_file, parse_swagger
 from .credentials import ML_SCOPE, Authorizer, TokenAuth, authorizer, check_token_transport
+from .decoding import decode as decode_results
 from .encoding import Batch, encode, encode_batch, plan_batches
+from .explanations import decoder as explanation_decoder
+from .explanations import explained_features, positive_class, to_explanation_frame
 from .retry import RetryPolicy
 from .rowmodel import build_row_model
 from .validation import Table, to_table
@@ -370,6 +374,30 @@ class ScoringClient(_ClientBase):
         table = self._table(rows, extra_columns, contract)
         return to_frame(table, self._score(table, "predict_proba", progress), contract)
 
+    def explain(
+        self,
+        rows: Rows,
+        top: int = 3,
+        *,
+        features: Sequence[str] | None = None,
+        extra_columns: ExtraColumns = "error",
+        progress: Progress | None = None,
+    ) -> pd.DataFrame:
+        """Why each row is scored as it is: a DataFrame aligned to the input's index.
+
+        Columns: `prediction`, `proba_<positive class>`, `base_value_log_odds`, one contribution per input column
+        (named as the column; log-odds: base + Σ contributions = logit P), and `reason_1..reason_<top>`, the largest
+        contributions as text (`duration = 1,260 s (+2.31)`). From bankscore's endpoint (method explain) or an
+        AutoML explainer deployment, whose features are the contract's columns or `features=` (its answer has no
+        P(positive) or base value: those columns are NaN).
+        """
+        contract = self.contract
+        check_method(contract, "explain")
+        table = self._table(rows, extra_columns, contract)
+        names = tuple(features) if features is not None else explained_features(contract)
+        results = self._score(table, "explain", progress, decode=explanation_decoder(contract, names))
+        return to_explanation_frame(table, results, names, positive_class(contract), top)
+
     def score_table(
         self, table: Table, method: Method = "predict", progress: Progress | None = None, *, on_error: OnError = "raise"
     ) -> list[Any]:
@@ -381,7 +409,14 @@ class ScoringClient(_ClientBase):
         check_method(self.contract, method)
         return self._score(table, method, progress, on_error)
 
-    def _score(self, table: Table, method: Method, progress: Progress | None, on_error: OnError = "raise") -> list[Any]:
+    def _score(
+        self,
+        table: Table,
+        method: Method,
+        progress: Progress | None,
+        on_error: OnError = "raise",
+        decode: Decode = decode_results,
+    ) -> list[Any]:
         batches = list(
             plan_batches(
                 table,
@@ -399,7 +434,7 @@ class ScoringClient(_ClientBase):
             if failed.is_set():
                 return []
             try:
-                results = self._send_batch(table, batch, method, failed)
+                results = self._send_batch(table, batch, method, failed, decode)
             except _Stopped:
                 return []
             except APIError as error:
@@ -430,18 +465,31 @@ class ScoringClient(_ClientBase):
         finally:
             self._throttle.job_finished()
 
-    def _send_batch(self, table: Table, batch: Batch, method: Method, stop: threading.Event | None = None) -> list[Any]:
+    def _send_batch(
+        self,
+        table: Table,
+        batch: Batch,
+        method: Method,
+        stop: threading.Event | None = None,
+        decode: Decode = decode_results,
+    ) -> list[Any]:
         results: list[Any] = []
         for part, body in encode_batch(table, self.contract, batch, method, self._options.max_batch_bytes):
-            results.extend(self._send(table, part, body, method, stop))
+            results.extend(self._send(table, part, body, method, stop, decode))
         return results
 
     def _send(
-        self, table: Table, batch: Batch, body: bytes, method: Method, stop: threading.Event | None = None
+        self,
+        table: Table,
+        batch: Batch,
+        body: bytes,
+        method: Method,
+        stop: threading.Event | None = None,
+        decode: Decode = decode_results,
     ) -> list[Any]:
         throttle = self._throttle
         assert isinstance(throttle, ThreadThrottle)
-        plan = attempts(batch, self._credential, self._options, self._policy, throttle)
+        plan = attempts(batch, self._credential, self._options, self._policy, throttle, decode)
         waited: float | None = None  # the pause a retry's own wait outlasted
         try:
             step = next(plan)
@@ -473,7 +521,9 @@ class ScoringClient(_ClientBase):
         if outcome.results is not None:
             return outcome.results
         first, second = batch.halves()
-        return self._send_batch(table, first, method, stop) + self._send_batch(table, second, method, stop)
+        return self._send_batch(table, first, method, stop, decode) + self._send_batch(
+            table, second, method, stop, decode
+        )
 
     # -------------------------------------------------------------------------------- lifecycle
 
@@ -567,6 +617,23 @@ class AsyncScoringClient(_ClientBase):
         table = self._table(rows, extra_columns, contract)
         return to_frame(table, await self._score(table, "predict_proba", progress), contract)
 
+    async def explain(
+        self,
+        rows: Rows,
+        top: int = 3,
+        *,
+        features: Sequence[str] | None = None,
+        extra_columns: ExtraColumns = "error",
+        progress: Progress | None = None,
+    ) -> pd.DataFrame:
+        """`ScoringClient.explain` for asyncio code."""
+        contract = await self.load_contract()
+        check_method(contract, "explain")
+        table = self._table(rows, extra_columns, contract)
+        names = tuple(features) if features is not None else explained_features(contract)
+        results = await self._score(table, "explain", progress, decode=explanation_decoder(contract, names))
+        return to_explanation_frame(table, results, names, positive_class(contract), top)
+
     async def score_table(
         self, table: Table, method: Method = "predict", progress: Progress | None = None, *, on_error: OnError = "raise"
     ) -> list[Any]:
@@ -574,7 +641,12 @@ class AsyncScoringClient(_ClientBase):
         return await self._score(table, method, progress, on_error)
 
     async def _score(
-        self, table: Table, method: Method, progress: Progress | None, on_error: OnError = "raise"
+        self,
+        table: Table,
+        method: Method,
+        progress: Progress | None,
+        on_error: OnError = "raise",
+        decode: Decode = decode_results,
     ) -> list[Any]:
         contract = await self.load_contract()
         batches = list(
@@ -592,7 +664,7 @@ class AsyncScoringClient(_ClientBase):
                 if failed:  # woken by the failed batch's release, before the group cancelled this task
                     raise asyncio.CancelledError
                 try:
-                    results = await self._send_batch(table, batch, method)
+                    results = await self._send_batch(table, batch, method, decode)
                 except APIError as error:
                     if on_error == "raise":
                         failed = True
@@ -620,16 +692,20 @@ class AsyncScoringClient(_ClientBase):
             raise failure
         return [r for task in tasks for r in task.result()]
 
-    async def _send_batch(self, table: Table, batch: Batch, method: Method) -> list[Any]:
+    async def _send_batch(
+        self, table: Table, batch: Batch, method: Method, decode: Decode = decode_results
+    ) -> list[Any]:
         results: list[Any] = []
         for part, body in encode_batch(table, self.contract, batch, method, self._options.max_batch_bytes):
-            results.extend(await self._send(table, part, body, method))
+            results.extend(await self._send(table, part, body, method, decode))
         return results
 
-    async def _send(self, table: Table, batch: Batch, body: bytes, method: Method) -> list[Any]:
+    async def _send(
+        self, table: Table, batch: Batch, body: bytes, method: Method, decode: Decode = decode_results
+    ) -> list[Any]:
         throttle = self._throttle
         assert isinstance(throttle, AsyncThrottle)
-        plan = attempts(batch, self._credential, self._options, self._policy, throttle)
+        plan = attempts(batch, self._credential, self._options, self._policy, throttle, decode)
         waited: float | None = None  # the pause a retry's own wait outlasted
         try:
             step = next(plan)
@@ -659,7 +735,9 @@ class AsyncScoringClient(_ClientBase):
         if outcome.results is not None:
             return outcome.results
         first, second = batch.halves()
-        return await self._send_batch(table, first, method) + await self._send_batch(table, second, method)
+        return await self._send_batch(table, first, method, decode) + await self._send_batch(
+            table, second, method, decode
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

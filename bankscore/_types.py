@@ -15,8 +15,8 @@ Envelope: TypeAlias = Literal["data", "inputs", "mlflow"]
 """The request envelope /score takes: gen A `{"data": ...}`, gen B `{"Inputs": ..., "GlobalParameters": ...}`,
 MLflow `{"input_data": ...}`."""
 
-Method: TypeAlias = Literal["predict", "predict_proba"]
-"""What a scoring request asks the model for."""
+Method: TypeAlias = Literal["predict", "predict_proba", "explain"]
+"""What a scoring request asks the model for (`explain`: per-row contributions, where the service offers them)."""
 
 METHODS: Final[tuple[Method, ...]] = ("predict", "predict_proba")
 

@@ -17,6 +17,7 @@ import orjson
 
 from ._exceptions import ContractError
 from ._types import ColumnType, Envelope
+from .explanations import ExplainSpec
 
 ENVELOPE_NAMES: dict[Envelope, str] = {
     "data": 'gen A: {"data": [rows]}',
@@ -49,6 +50,8 @@ class Contract:
     example: Any = field(default=None, compare=False)
     spec_version: str = field(default="", compare=False)
     """The document's `swagger` or `openapi` version ("2.0", "3.0.3", "3.1.0"): where the contract was read."""
+    explain: ExplainSpec | None = field(default=None, compare=False)
+    """How the service explains rows, when its swagger says it does (`x-bankscore-explain`)."""
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -134,6 +137,7 @@ def parse_swagger(document: Mapping[str, Any]) -> Contract:
         score_path=path,
         example=example,
         spec_version=str(document.get("swagger") or document.get("openapi") or ""),
+        explain=ExplainSpec.from_swagger(document),
     )
 
 

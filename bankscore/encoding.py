@@ -24,7 +24,7 @@ def encode(table: Table, contract: Contract, method: Method) -> bytes:
     names = contract.column_names
     columns = [table.columns[name] for name in names]
     if contract.envelope == "mlflow":
-        body: dict[str, Any] = {
+        body: Any = {
             "input_data": {
                 "columns": list(names),
                 "index": list(range(table.n_rows)),
@@ -33,7 +33,9 @@ def encode(table: Table, contract: Contract, method: Method) -> bytes:
         }
     else:
         rows = list(map(_row_builder(names), *columns)) if names else [{} for _ in range(table.n_rows)]
-        if contract.envelope == "inputs":
+        if method == "explain" and contract.explain is None:
+            body = rows  # an AutoML explainer deployment reads a bare array of records
+        elif contract.envelope == "inputs":
             body = {"Inputs": {"data": rows}, "GlobalParameters": {"method": method}}
         else:
             body = {"data": rows}
