@@ -406,7 +406,11 @@ class ScoringClient(_ClientBase):
         With on_error="return", a batch that fails for good puts its APIError in each of its rows
         instead of stopping the whole job.
         """
-        check_method(self.contract, method)
+        contract = self.contract
+        check_method(contract, method)
+        if method == "explain":  # one RowExplanation per row, the contract's features named
+            decode = explanation_decoder(contract, explained_features(contract))
+            return self._score(table, method, progress, on_error, decode)
         return self._score(table, method, progress, on_error)
 
     def _score(
@@ -637,7 +641,11 @@ class AsyncScoringClient(_ClientBase):
     async def score_table(
         self, table: Table, method: Method = "predict", progress: Progress | None = None, *, on_error: OnError = "raise"
     ) -> list[Any]:
-        check_method(await self.load_contract(), method)
+        contract = await self.load_contract()
+        check_method(contract, method)
+        if method == "explain":
+            decode = explanation_decoder(contract, explained_features(contract))
+            return await self._score(table, method, progress, on_error, decode)
         return await self._score(table, method, progress, on_error)
 
     async def _score(

@@ -182,8 +182,9 @@ def to_explanation_frame(
         index=table.index,
     )
     frame = pd.concat([frame, pd.DataFrame(contributions, columns=list(features), index=table.index)], axis=1)
-    for k, texts in enumerate(reasons(table, contributions, features, top), start=1):
-        frame[f"reason_{k}"] = texts
+    texts = reasons(table, contributions, features, top)
+    for k in range(1, max(top, 0) + 1):  # `top` columns; beyond the number of features they stay empty
+        frame[f"reason_{k}"] = texts[k - 1] if k <= len(texts) else None
     return frame
 
 
@@ -193,7 +194,7 @@ def reasons(table: Table, contributions: Any, features: Sequence[str], top: int)
 
     k = max(0, min(top, len(features)))
     if k == 0 or len(contributions) == 0:
-        return [[] for _ in range(k)] if len(contributions) == 0 else []
+        return [[] for _ in range(k)]
     order = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :k]
     values = [table.columns.get(name) for name in features]
     out: list[list[str]] = [[] for _ in range(k)]

@@ -32,6 +32,23 @@ def score(
     auth: AuthOption = AuthChoice.key,
     swagger: SwaggerOption = None,
     proba: Annotated[bool, typer.Option("--proba", help="Add one probability column per class.")] = False,
+    explain: Annotated[
+        int | None,
+        typer.Option(
+            "--explain",
+            metavar="K",
+            help="Add why each row scores as it does: proba_<positive class> and reason_1..reason_K, its K largest "
+            "contributions as text (the endpoint must explain: bankscore serve, or an AutoML explainer deployment).",
+            min=0,
+        ),
+    ] = None,
+    contributions: Annotated[
+        bool,
+        typer.Option(
+            "--contributions",
+            help="With --explain: also base_value_log_odds and one contribution_<column> per input column.",
+        ),
+    ] = False,
     batch_rows: Annotated[
         int | None,
         typer.Option(help="Rows per request. Default: 1,000, or 5,000 for the embedded endpoint.", min=1),
@@ -104,13 +121,17 @@ def score(
         fail(str(exc))
     if not input_path.is_file():
         fail(f"{input_path}: no such file")
+    if explain is not None and proba:
+        fail("--explain already adds the positive class's probability; drop --proba")
+    if contributions and explain is None:
+        fail("--contributions come with --explain K (K may be 0)")
     given: dict[str, Any] = {"batch_rows": batch_rows, "concurrency": concurrency, "timeout": timeout}
     options = {name: value for name, value in given.items() if value is not None}
     options |= {"max_retries": max_retries, "deadline": retry_deadline, "patience": patience}
     if dask is not None:
         _score_on_dask(
             input_path, output, dask, dask_workers, endpoint, key_file, swagger, proba, on_error, options,
-            restart=restart, no_journal=no_journal, auth=auth,
+            restart=restart, no_journal=no_journal, auth=auth, explain=explain, contributions=contributions,
         )  # fmt: skip
         return
     with scoring_client(endpoint, key_file, swagger, auth=auth, **options) as client:
@@ -142,6 +163,8 @@ def score(
                     input_path,
                     output,
                     proba=proba,
+                    explain=explain,
+                    contributions=contributions,
                     on_error="column" if on_error is OnErrorChoice.column else "raise",
                     chunk_rows=chunk_rows,
                     progress=progress,
@@ -224,6 +247,8 @@ def _score_on_dask(
     restart: bool = False,
     no_journal: bool = False,
     auth: AuthChoice = AuthChoice.key,
+    explain: int | None = None,
+    contributions: bool = False,
 ) -> None:
     from .._extras import check
 
@@ -249,6 +274,8 @@ def _score_on_dask(
                 scheduler=scheduler,
                 workers=workers,
                 proba=proba,
+                explain=explain,
+                contributions=contributions,
                 on_error="column" if on_error is OnErrorChoice.column else "raise",
                 endpoint=client.endpoint,
                 swagger=swagger,
@@ -299,7 +326,7 @@ def _print_table(frame: Any, features: tuple[str, ...], limit: int = 50) -> None
     shown_features = [c for c in features[:4] if c in frame.columns]
     columns = [c for c in frame.columns if c not in features] + shown_features
     columns = sorted(columns, key=list(frame.columns).index)
-    result_columns = [c for c in columns if c == "prediction" or c == "error" or str(c).startswith("proba_")]
+    result_columns = [c for c in columns if c in ("prediction", "error") or str(c).startswith(("proba_", "reason_"))]
     columns = [c for c in columns if c not in result_columns] + result_columns
     frame = frame[columns]
     table = Table(caption=f"{len(features) - len(shown_features)} more input columns not shown; use -o FILE for all")

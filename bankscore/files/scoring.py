@@ -9,6 +9,7 @@ the same call resumes. XLSX, and journal=False, write behind into a temporary fi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import pandas as pd
 from .. import Method
 from .._exceptions import APIError, FileFormatError, InputValidationError, Problem
 from ..contract import Contract
+from ..explanations import BASE_COLUMN, RowExplanation, explained_features, positive_class, to_explanation_frame
 from ..validation import MAX_PROBLEMS, Table, to_table
 from .formats import DEFAULT_CHUNK_ROWS, file_format, iter_frames, open_writer
 from .journal import JOURNALED, Journal, Resumed, output_options
@@ -57,6 +59,8 @@ def score_file(
     target: Path | None = None,
     *,
     proba: bool = False,
+    explain: int | None = None,
+    contributions: bool = False,
     on_error: OnRowError = "raise",
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: FileProgress | None = None,
@@ -74,6 +78,10 @@ def score_file(
     checked so the error lists every bad cell, and no output file is written. With "column",
     bad and failed rows get an `error` text and everything else is scored.
 
+    `explain=K` asks the endpoint to explain each row (see `ScoringClient.explain`) and adds `proba_<positive>`
+    and `reason_1..reason_K`; `contributions=True` adds `base_value_log_odds` and one `contribution_<column>`
+    per input column too.
+
     A CSV, JSONL or Parquet target is journaled in `TARGET.partial/` (journal=False: not). A job
     that stopped (crash, Ctrl-C, a failure other than bad input) is continued by the same call:
     only the chunks not yet written are scored, and the output is byte-identical to an uninterrupted
@@ -89,8 +97,9 @@ def score_file(
     job = job_client(client, max_retries=max_retries, retry_deadline=retry_deadline, patience=patience)
     try:
         return _score_file(
-            job, source, target, proba=proba, on_error=on_error, chunk_rows=chunk_rows, progress=progress,
-            on_ignored=on_ignored, resume=resume, journal=journal, on_resume=on_resume,
+            job, source, target, what=_What(proba, explain, contributions), on_error=on_error,
+            chunk_rows=chunk_rows, progress=progress, on_ignored=on_ignored, resume=resume, journal=journal,
+            on_resume=on_resume,
         )  # fmt: skip
     finally:
         if job is not client:
@@ -102,7 +111,7 @@ def _score_file(
     source: Path,
     target: Path | None,
     *,
-    proba: bool,
+    what: _What,
     on_error: OnRowError,
     chunk_rows: int,
     progress: FileProgress | None,
@@ -115,7 +124,9 @@ def _score_file(
     result = FileScore()
     book: Journal | None = None
     if target is not None and journal and file_format(target) in JOURNALED:
-        options = output_options(contract, target, engine="file", proba=proba, on_error=on_error, chunk_rows=chunk_rows)
+        options = output_options(
+            contract, target, engine="file", on_error=on_error, chunk_rows=chunk_rows, **what.options()
+        )
         if not source.is_file():
             raise FileFormatError(f"{source}: no such file")
         book = Journal.open(target, source=source, options=options, endpoint=client.endpoint, resume=resume)
@@ -127,7 +138,7 @@ def _score_file(
     if book is not None:
         frames = book.skip(frames)
     checked = read_ahead(_check(frames, contract, on_error), READ_AHEAD)
-    scored = _score_checked(client, checked, proba=proba, on_error=on_error, progress=progress, into=result)
+    scored = _score_checked(client, checked, what=what, on_error=on_error, progress=progress, into=result)
     try:
         if target is None:
             parts = list(scored)
@@ -175,13 +186,43 @@ def score_frames(
     frames: Iterable[pd.DataFrame],
     *,
     proba: bool = False,
+    explain: int | None = None,
+    contributions: bool = False,
     on_error: OnRowError = "raise",
     progress: FileProgress | None = None,
     into: FileScore | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Score chunk after chunk; each comes back with a `prediction` column (and probabilities, errors)."""
+    """Score chunk after chunk; each comes back with a `prediction` column (and probabilities, reasons, errors)."""
     checked = _check(frames, client.contract, on_error)
-    return _score_checked(client, checked, proba=proba, on_error=on_error, progress=progress, into=into)
+    what = _What(proba, explain, contributions)
+    return _score_checked(client, checked, what=what, on_error=on_error, progress=progress, into=into)
+
+
+@dataclass(frozen=True)
+class _What:
+    """What a file job adds to each row: a label, probabilities, or an explanation (reasons, contributions)."""
+
+    proba: bool = False
+    explain: int | None = None
+    contributions: bool = False
+
+    def __post_init__(self) -> None:
+        if self.explain is not None and self.proba:
+            raise ValueError("explain already adds the positive class's probability: don't ask for proba too")
+        if self.explain is not None and self.explain < 0:
+            raise ValueError("explain=K needs K >= 0 reasons")
+        if self.contributions and self.explain is None:
+            raise ValueError("contributions come with explain=K (K may be 0)")
+
+    @property
+    def method(self) -> Method:
+        return "explain" if self.explain is not None else "predict_proba" if self.proba else "predict"
+
+    def options(self) -> dict[str, Any]:
+        """What a journal must match to resume (the proba-only form, as journals written before explain)."""
+        if self.explain is None:
+            return {"proba": self.proba}
+        return {"proba": self.proba, "explain": self.explain, "contributions": self.contributions}
 
 
 @dataclass
@@ -212,13 +253,13 @@ def _score_checked(
     client: ScoringClient,
     chunks: Iterator[_Checked],
     *,
-    proba: bool,
+    what: _What,
     on_error: OnRowError,
     progress: FileProgress | None,
     into: FileScore | None,
 ) -> Iterator[pd.DataFrame]:
     result = into if into is not None else FileScore()
-    method: Method = "predict_proba" if proba else "predict"
+    method = what.method
     for chunk in chunks:
         if chunk.problem is not None:
             raise _all_problems(chunk.problem, chunks) from None
@@ -233,7 +274,7 @@ def _score_checked(
 
         results = client.score_table(table, method, report, on_error="return" if on_error == "column" else "raise")
         frame = chunk.frame
-        out = _attach(frame, table, results, errors, client, proba=proba, keep_going=on_error == "column")
+        out = _attach(frame, table, results, errors, client, what=what, keep_going=on_error == "column")
         result.rows += len(frame)
         result.failed += int(errors.notna().sum())
         if progress is not None:
@@ -274,7 +315,7 @@ def _attach(
     errors: pd.Series,
     client: ScoringClient,
     *,
-    proba: bool,
+    what: _What,
     keep_going: bool,
 ) -> pd.DataFrame:
     scored = frame.copy(deep=False)
@@ -282,7 +323,9 @@ def _attach(
         for label, outcome in zip(table.index, results, strict=True):
             if isinstance(outcome, APIError):
                 errors[label] = f"scoring failed: {outcome}"
-    if proba:
+    if what.explain is not None:
+        _attach_explanations(scored, table, results, client.contract, what)
+    elif what.proba:
         ok = [r for r in results if not isinstance(r, APIError)]
         width = len(ok[0]) if ok else 2
         names = client.contract.proba_columns(width)
@@ -298,6 +341,29 @@ def _attach(
     if keep_going:
         scored["error"] = errors
     return scored
+
+
+def _attach_explanations(
+    scored: pd.DataFrame, table: Table, results: list[Any], contract: Contract, what: _What
+) -> None:
+    """prediction, proba_<positive>, reason_1..K (and base + contribution_<column>) into the scored chunk."""
+    assert what.explain is not None
+    names = explained_features(contract)
+    failed = [isinstance(r, APIError) for r in results]
+    blank = RowExplanation(None, math.nan, math.nan, [math.nan] * len(names))
+    rows = [blank if bad else r for r, bad in zip(results, failed, strict=True)]
+    explained = to_explanation_frame(table, rows, names, positive_class(contract), what.explain)
+    for k in range(1, what.explain + 1):
+        explained.loc[failed, f"reason_{k}"] = None
+    scored["prediction"] = explained["prediction"].astype(object)
+    positive = f"proba_{positive_class(contract)}"
+    scored[positive] = explained[positive]
+    for k in range(1, what.explain + 1):
+        scored[f"reason_{k}"] = explained[f"reason_{k}"].astype(object)
+    if what.contributions:
+        scored[BASE_COLUMN] = explained[BASE_COLUMN]
+        for name in names:
+            scored[f"contribution_{name}"] = explained[name]
 
 
 def _argmax(values: list[Any]) -> int:

@@ -60,6 +60,8 @@ class _Scorer:
     file_chunk: bool = False
     on_error: OnRowError = "raise"
     endpoint: str = ""  # where the contract came from, for a journal's manifest (never credentials)
+    explain: int | None = None  # reasons per row (method "explain")
+    contributions: bool = False
 
     def __call__(self, part: pd.DataFrame, partition_info: dict[str, Any] | None = None) -> Any:
         number = partition_info.get("number") if partition_info else None
@@ -68,9 +70,15 @@ class _Scorer:
         try:
             if self.file_chunk:
                 proba = self.method == "predict_proba"
-                return next(score_frames(client, [part], proba=proba, on_error=self.on_error))
+                chunk = score_frames(
+                    client, [part], proba=proba, explain=self.explain, contributions=self.contributions,
+                    on_error=self.on_error,
+                )  # fmt: skip
+                return next(chunk)
             if self.method == "predict":
                 return client.predict(part, extra_columns="ignore").astype(object)
+            if self.method == "explain":
+                return client.explain(part, self.explain or 0, extra_columns="ignore")
             return client.predict_proba(part, extra_columns="ignore")
         except (InputValidationError, APIError) as exc:
             raise PartitionError(number, exc) from None
@@ -148,6 +156,25 @@ def predict_proba(ddf: dd.DataFrame, **client_options: Any) -> dd.DataFrame:
     return probabilities
 
 
+def explain(ddf: dd.DataFrame, top: int = 3, **client_options: Any) -> dd.DataFrame:
+    """`ScoringClient.explain` across a cluster: prediction, P(positive), base, contributions and reasons per row,
+    as a Dask DataFrame aligned to `ddf`."""
+    from ..explanations import BASE_COLUMN, explained_features, positive_class
+
+    scorer = replace(_scorer(dict(client_options), "explain"), explain=top)
+    contract = scorer.contract
+    columns: dict[str, Any] = {
+        "prediction": pd.Series([], dtype=object),
+        f"proba_{positive_class(contract)}": pd.Series([], dtype="float64"),
+        BASE_COLUMN: pd.Series([], dtype="float64"),
+    }
+    columns |= {name: pd.Series([], dtype="float64") for name in explained_features(contract)}
+    columns |= {f"reason_{k}": pd.Series([], dtype=object) for k in range(1, top + 1)}
+    frame: Any = ddf
+    explained: dd.DataFrame = frame.map_partitions(scorer, meta=pd.DataFrame(columns))
+    return explained
+
+
 def iter_computed(collection: Any, client: Any, window: int = 4, start: int = 0) -> Any:
     """Partitions of a Dask collection computed in parallel and yielded in order, for writing one output.
 
@@ -191,6 +218,8 @@ def score_file(
     *,
     scheduler: str = "local",
     proba: bool = False,
+    explain: int | None = None,
+    contributions: bool = False,
     on_error: str = "raise",
     blocksize: str = "8MB",
     workers: int | None = None,
@@ -223,17 +252,22 @@ def score_file(
     budget = {"max_retries": JOB_MAX_RETRIES, "deadline": JOB_RETRY_DEADLINE, "patience": JOB_PATIENCE}
     if "retry_policy" not in client_options:
         client_options = {**budget, **client_options}
-    scorer = _scorer(dict(client_options), "predict_proba" if proba else "predict")
+    from ..files.scoring import _What
+
+    what = _What(proba, explain, contributions)
+    scorer = _scorer(dict(client_options), what.method)
     errors = on_error == "column"
-    file_scorer = replace(scorer, file_chunk=True, on_error="column" if errors else "raise")
+    file_scorer = replace(
+        scorer, file_chunk=True, on_error="column" if errors else "raise", explain=explain, contributions=contributions
+    )
     frame = _read(source, scorer.contract, blocksize)
     book: Journal | None = None
     if journal and file_format(target) in JOURNALED:
         # The partitions are the journal's chunks: they follow from the input and the blocksize, and
         # their count is recorded too, so a Dask that cuts the same file differently is refused, not mixed.
         options = output_options(
-            scorer.contract, target, engine="dask", proba=proba, on_error="column" if errors else "raise",
-            blocksize=blocksize, partitions=frame.npartitions,
+            scorer.contract, target, engine="dask", on_error="column" if errors else "raise",
+            blocksize=blocksize, partitions=frame.npartitions, **what.options(),
         )  # fmt: skip
         book = Journal.open(target, source=source, options=options, endpoint=scorer.endpoint, resume=resume)
         if book.resumed is not None and book.resumed.rows and on_resume is not None:
@@ -255,7 +289,7 @@ def score_file(
                 silence_logs=logging.CRITICAL,  # a failed partition is reported once, as our error, not as worker logs
             )
         with cluster_api.Client(cluster if cluster is not None else scheduler) as dask_client:
-            meta = _scored_meta(frame, scorer.contract, proba, errors)
+            meta = _scored_meta(frame, scorer.contract, what, errors)
             scored: Any = frame.map_partitions(file_scorer, meta=meta)
             computed = iter_computed(scored, dask_client, start=len(book.chunks) if book is not None else 0)
             parts = _counted(computed, result, progress)
@@ -316,12 +350,22 @@ def _read(source: Any, contract: Contract, blocksize: str) -> Any:
     raise FileFormatError(f"{source.name}: --dask reads CSV, Parquet and JSONL; score an {fmt} file without --dask")
 
 
-def _scored_meta(frame: Any, contract: Contract, proba: bool, errors: bool) -> pd.DataFrame:
+def _scored_meta(frame: Any, contract: Contract, what: Any, errors: bool) -> pd.DataFrame:
+    from ..explanations import BASE_COLUMN, explained_features, positive_class
+
     meta: pd.DataFrame = frame._meta.copy()
     meta["prediction"] = pd.Series([], dtype=object)
-    if proba:
+    if what.proba:
         for name in contract.proba_columns(2):
             meta[f"proba_{name}"] = pd.Series([], dtype="float64")
+    if what.explain is not None:
+        meta[f"proba_{positive_class(contract)}"] = pd.Series([], dtype="float64")
+        for k in range(1, what.explain + 1):
+            meta[f"reason_{k}"] = pd.Series([], dtype=object)
+        if what.contributions:
+            meta[BASE_COLUMN] = pd.Series([], dtype="float64")
+            for name in explained_features(contract):
+                meta[f"contribution_{name}"] = pd.Series([], dtype="float64")
     if errors:
         meta["error"] = pd.Series([], dtype=object)
     return meta
