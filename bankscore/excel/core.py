@@ -21,9 +21,10 @@ import pandas as pd
 from .. import Method, ScoringClient
 from .._exceptions import APIError, BankscoreError, InputValidationError
 from ..contract import Contract
-from ..validation import as_plain, to_table
+from ..explanations import explained_features, reasons
+from ..validation import Table, as_plain, to_table
 
-What = Literal["predict", "proba"]
+What = Literal["predict", "proba", "explain"]
 Cell = Any
 Grid = Sequence[Sequence[Cell]]
 
@@ -197,6 +198,17 @@ class RangeResult:
         """The result as Excel wants a spilled column: the header cell, then one cell per row."""
         return [[self.header], *([v] for v in self.values)]
 
+    def reasons(self, top: int) -> list[list[Any]]:
+        """An explain result as a spilled block: reason_1..reason_top, then each row's (an error in the first cell)."""
+        top = max(1, top)
+        block: list[list[Any]] = [[f"reason_{k}" for k in range(1, top + 1)]]
+        for value in self.values:
+            if isinstance(value, tuple):
+                block.append([*value[:top], *([""] * (top - len(value)))])
+            else:  # an error text, or "" for a blank row
+                block.append([value, *([""] * (top - 1))])
+        return block
+
 
 class ExcelScorer:
     """Scores ranges through one client; identical rows share one cache entry and one request slot."""
@@ -214,7 +226,7 @@ class ExcelScorer:
         headers, data = rows[0], rows[1:]
         mapping = map_headers(headers, contract)
         positive = _positive_class(contract) if what == "proba" else ""
-        header = "prediction" if what == "predict" else f"proba_{positive}"
+        header = {"predict": "prediction", "proba": f"proba_{positive}", "explain": "reason_1"}[what]
         values: list[Any] = [""] * len(data)
         result = RangeResult(header, values, ignored=mapping.ignored)
         keys, errors = _coerce_rows(data, mapping, contract)
@@ -269,17 +281,33 @@ class ExcelScorer:
             keep = [i for i in range(len(records)) if i not in bad]
             table = to_table([records[i] for i in keep], contract, extra_columns="ignore")
             table.index = pd.Index(keep)
-        method: Method = "predict" if what == "predict" else "predict_proba"
+        methods: dict[What, Method] = {"predict": "predict", "proba": "predict_proba", "explain": "explain"}
+        method = methods[what]
         results = self.client.score_table(table, method, on_error="return")
         classes = list(contract.class_names() or ())
-        for i, outcome in zip(table.index, results, strict=True):
+        ranked = _ranked_reasons(table, results, contract) if what == "explain" else []
+        for j, (i, outcome) in enumerate(zip(table.index, results, strict=True)):
             if isinstance(outcome, APIError):
                 answers[i] = f"error: {_one_line(outcome)}"
+            elif what == "explain":
+                answers[i] = ranked[j]  # every reason, largest first: any K is a slice of the cached answer
             elif what == "predict":
                 answers[i] = outcome
             else:
                 answers[i] = float(outcome[classes.index(positive)] if positive in classes else outcome[-1])
         return answers
+
+
+def _ranked_reasons(table: Table, results: list[Any], contract: Contract) -> list[tuple[str, ...]]:
+    """Each row's reasons, all of them, largest |contribution| first (rows that failed get none)."""
+    import numpy as np
+
+    names = explained_features(contract)
+    matrix = np.asarray(
+        [r.contributions if not isinstance(r, APIError) else [0.0] * len(names) for r in results], dtype=np.float64
+    ).reshape(len(results), len(names))
+    slots = reasons(table, matrix, names, len(names))
+    return [tuple(slot[row] for slot in slots) for row in range(len(results))]
 
 
 def _coerce_rows(

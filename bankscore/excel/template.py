@@ -75,6 +75,8 @@ def build_template(target: Path) -> Path:
             column = _column(width + offset)
             ref = f"{column}1:{column}{last}"
             data[f"{column}1"] = ArrayFormula(ref, f"={function.upper()}({table})")
+        first, last_reason = _column(width + 3), _column(width + 5)  # the three largest reasons, spilled
+        data[f"{first}1"] = ArrayFormula(f"{first}1:{last_reason}{last}", f"=BANKSCORE_EXPLAIN({table}, 3)")
         for cell in data[1]:
             cell.font = Font(bold=True)
         settings = book.create_sheet(SETTINGS_SHEET, 1)

@@ -1,8 +1,9 @@
 """Excel worksheet functions (xlwings UDFs): one formula scores a whole table.
 
 `=BANKSCORE_PREDICT(A1:T500)` spills "prediction" and one label per row; `=BANKSCORE_PROBA(...)` the
-probability of the positive class. The first row of the range is the headers. Each call sends the
-range's new rows in one client call (the client batches), answers unchanged rows from a cache, and
+probability of the positive class; `=BANKSCORE_EXPLAIN(A1:T500, 3)` the three largest reasons per row
+(`duration = 1,260 s (+2.31)`), where the endpoint explains. The first row of the range is the headers.
+Each call sends the range's new rows in one client call (the client batches), answers unchanged rows from a cache, and
 puts a short error text in any row it can't score. Non-volatile and idle in the function wizard,
 so typing a formula never sends anything. On Linux and macOS the decorators do nothing, so these
 are plain Python functions (the tests call them directly).
@@ -39,6 +40,20 @@ def bankscore_predict(table: Grid, caller: Any = None) -> list[list[Any]]:
 def bankscore_proba(table: Grid, caller: Any = None) -> list[list[Any]]:
     """P(positive class) for a table whose first row is the headers: "proba_yes", then one number per row."""
     return _score(table, "proba", caller)
+
+
+@xw.func(call_in_wizard=False)
+@xw.arg("table", ndim=2)
+def bankscore_explain(table: Grid, top: float = 3, caller: Any = None) -> list[list[Any]]:
+    """Why each row scores as it does: "reason_1".."reason_<top>", then each row's largest contributions as text."""
+    k = max(1, int(top))
+    try:
+        settings = settings_from_grid(settings_grid(caller))
+        return SCORERS.get(settings).score(table, "explain").reasons(k)
+    except BankscoreError as exc:
+        return error_column(table, "reason_1", str(exc))
+    except Exception as exc:  # a cell shows text, never a traceback or #VALUE!
+        return error_column(table, "reason_1", f"{type(exc).__name__}: {exc}")
 
 
 @xw.func
