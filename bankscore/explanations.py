@@ -225,3 +225,13 @@ def _value_text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.6g}" if abs(value) >= 1000 else f"{value:.6g}"
     return str(value)
+
+
+def global_importance(explained: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
+    """Mean |contribution| per feature over explained rows, and its share of the total, largest first."""
+    import pandas as pd
+
+    means = explained[list(features)].abs().mean()
+    total = float(means.sum()) or 1.0
+    frame = pd.DataFrame({"mean_abs_contribution": means, "share": means / total})
+    return frame.sort_values("mean_abs_contribution", ascending=False, kind="stable")
