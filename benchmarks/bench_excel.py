@@ -7,6 +7,7 @@
 2. The same call again, rows unchanged: answered from the cache. Target ≤ 50 ms.
 3. One `bankscore_predict` call per row (a formula in every row, the pattern xlwings users complain
    about), cache empty, on --per-row rows.
+4. `bankscore_explain(range, 3)`, cache empty and again from the cache, beside 1.
 Each figure is the median of --repeats runs (fresh cache for 1 and 3). The ratio between them is the
 point; machines are noisy. Exit code 1 only when the answers are wrong.
 """
@@ -82,6 +83,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if labels != [r[0] for r in (model_labels or [])[1 : len(labels) + 1]]:
             print("INVALID: one call per row answered differently", file=sys.stderr)
             return 1
+    explain_cold: list[float] = []
+    explain_cached: list[float] = []
+    for _ in range(args.repeats):  # BANKSCORE_EXPLAIN(range, 3), taking turns with predict's cold call above
+        SCORERS.clear_caches()
+        started = time.perf_counter()
+        reasons = udfs.bankscore_explain(grid, 3)
+        explain_cold.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        reasons_again = udfs.bankscore_explain(grid, 3)
+        explain_cached.append(time.perf_counter() - started)
+        if reasons_again != reasons or len(reasons) != args.rows + 1 or str(reasons[1][0]).startswith("error"):
+            print(f"INVALID: BANKSCORE_EXPLAIN answered {reasons[1]}", file=sys.stderr)
+            return 1
     SCORERS.close()
 
     cold_s, cached_s, per_row_s = (statistics.median(x) for x in (cold, cached, per_row))
@@ -103,6 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"  one call per range is {per_row_total / cold_s:.0f}× faster than one per row; "
         f"the cache {cold_s / cached_s:.0f}× faster again"
+    )
+    explain_s, explain_cached_s = statistics.median(explain_cold), statistics.median(explain_cached)
+    print(
+        f"  BANKSCORE_EXPLAIN(range, 3), cache empty {explain_s * 1000:8.1f} ms "
+        f"({explain_s / cold_s:.2f}× predict's cold call); from cache {explain_cached_s * 1000:.1f} ms"
     )
     print(
         f"reproduce: uv run python benchmarks/bench_excel.py --rows {args.rows} --per-row {args.per_row} "
