@@ -433,3 +433,53 @@ def test_model_explain_takes_a_frame_or_its_matrix(model: Model) -> None:
     np.testing.assert_array_equal(by_frame.contributions, by_matrix.contributions)
     assert by_frame.predictions == model.predict(frame).tolist()
     np.testing.assert_array_equal(by_frame.probabilities, model.predict_proba(frame)[:, 1])
+
+
+# ------------------------------------------------------------------------------- the TreeSHAP tables
+
+
+@pytest.mark.parametrize("zero_as_missing", [False, True])
+def test_treeshap_tables_match_pred_contrib_on_missing_values_and_odd_categories(zero_as_missing: bool) -> None:
+    """Splits that learnt missing values (NaN or zero as missing), categories never seen, negative or fractional
+    codes: the tables decide every split as LightGBM does, so the numbers are pred_contrib's."""
+    import lightgbm as lgb
+
+    from bankscore.server import treeshap
+
+    rng = np.random.default_rng(3)
+    n = 600
+    x = np.column_stack([rng.normal(size=n), rng.integers(0, 6, size=n).astype(float), rng.normal(size=n)])
+    x[rng.random(n) < 0.15, 0] = np.nan
+    x[rng.random(n) < 0.15, 2] = 0.0
+    y = ((np.nan_to_num(x[:, 0], nan=1.5) + (x[:, 1] % 2) - x[:, 2]) > 0.5).astype(int)
+    params = {"objective": "binary", "verbose": -1, "num_leaves": 7, "min_data_in_leaf": 5, "seed": 1}
+    data = lgb.Dataset(x, label=y, categorical_feature=[1], params={"verbose": -1})
+    booster = lgb.train({**params, "zero_as_missing": zero_as_missing}, data, num_boost_round=15)
+    dumped = json.dumps(booster.dump_model())
+    assert '"missing_type": "NaN"' in dumped or '"missing_type": "Zero"' in dumped
+    probe = np.column_stack([rng.normal(size=200), rng.integers(0, 6, size=200).astype(float), rng.normal(size=200)])
+    probe[:20, 0] = np.nan
+    probe[20:40, 2] = 0.0
+    probe[40:45, 1] = [np.nan, -1.0, -0.5, 2.7, 40.0]  # unseen, negative, fractional, far out of range
+    probe[45:50, 0] = [0.0, -0.0, 1e-40, np.inf, -np.inf]
+    tables = treeshap.build(booster)
+    assert tables is not None
+    expected = booster.predict(probe, pred_contrib=True)
+    np.testing.assert_allclose(tables.contributions(probe), expected[:, :-1], rtol=1e-12, atol=1e-12)
+    assert tables.base_value == pytest.approx(expected[0, -1], abs=1e-12)
+
+
+def test_a_model_too_large_for_tables_falls_back_to_pred_contrib(
+    kind_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bankscore.server import treeshap
+
+    monkeypatch.setattr(treeshap, "MAX_TABLE_VALUES", 10)
+    model = load_model(kind_dirs["LightGBM"])
+    assert isinstance(model.estimator, LightGBMEstimator)
+    matrix = model.schema.encode_frame(_frame(ROWS))
+    contributions, base = model.estimator.contributions(matrix)
+    assert model.estimator._shap is False, "no tables: LightGBM computed them"
+    expected = model.estimator.booster.predict(matrix, pred_contrib=True)
+    np.testing.assert_array_equal(contributions, expected[:, :-1])
+    assert base == expected[0, -1]
