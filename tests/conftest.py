@@ -197,6 +197,12 @@ def gen_mlflow(peer_python: Path, model_dir: Path) -> Iterator[Any]:
     yield from _serve(model_dir, "MLflow")
 
 
+@pytest.fixture(scope="session")
+def gen_explain(peer_python: Path, model_dir: Path) -> Iterator[Any]:
+    """AutoML v1's explainer deployment: run(raw_data) without schema decorators, a bare array of records in."""
+    yield from _serve(model_dir, "explain")
+
+
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: two workers per core. Many tests wait on child processes, servers and sockets rather than
     compute (a CLI run, a Dask cluster, a proxy holding requests), so one per core leaves the cores idle."""

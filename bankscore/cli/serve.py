@@ -16,6 +16,7 @@ from ._app import err, fail
 class EnvelopeChoice(StrEnum):
     inputs = "inputs"
     data = "data"
+    explain = "explain"
 
 
 class AuthChoice(StrEnum):
@@ -35,8 +36,10 @@ def serve(
         typer.Option(
             "--envelope",
             "--contract",
-            help="inputs: today's AutoML (Inputs/GlobalParameters → Results); "
-            "data: 2020-21 services (data → double-encoded result).",
+            help="inputs: today's AutoML (Inputs/GlobalParameters → Results; also method explain); "
+            "data: 2020-21 services (data → double-encoded result); "
+            "explain: AutoML v1's explainer deployment (a bare array of rows → predictions and "
+            "per-class importance values).",
         ),
     ] = EnvelopeChoice.inputs,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,

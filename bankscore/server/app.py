@@ -17,15 +17,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs
 
+import numpy as np
 import orjson
 
 from .._version import __version__
 from .auth import MALFORMED_MESSAGE, KeyRing, Verdict, needs_key, plane_of
+from .errors import ExplanationUnavailable
 from .faults import MODEL_ERROR, FaultPlan
 from .jobs import Request, Service
-from .model import Model
+from .model import Explanation, Model
 from .payload import BodyParser, ClientError, RowError, ScoreRequest, ServedEnvelope
-from .swagger import SWAGGER_VERSIONS, swagger_v2, swagger_v3, swagger_v31
+from .swagger import SWAGGER_VERSIONS, schemaless_swagger, swagger_v2, swagger_v3, swagger_v31
 
 if TYPE_CHECKING:  # the validator brings PyJWT along; an app with key auth never imports it
     from .batch import BatchService
@@ -96,13 +98,50 @@ class ServedModel:
 
     @classmethod
     def build(cls, model: Model, envelope: ServedEnvelope, title: str) -> ServedModel:
-        swagger = {
-            "2": orjson.dumps(swagger_v2(model, envelope, title)),
-            "3": orjson.dumps(swagger_v3(model, envelope, title)),
-            "3.1": orjson.dumps(swagger_v31(model, envelope, title)),
-        }
+        if envelope == "explain":
+            # The AutoML explainer's run() has no schema decorators: Microsoft's server publishes its empty
+            # templates for it, which describe neither the body nor the answer.
+            swagger = {v: orjson.dumps(schemaless_swagger(v, title)) for v in SWAGGER_VERSIONS}
+        else:
+            swagger = {
+                "2": orjson.dumps(swagger_v2(model, envelope, title)),
+                "3": orjson.dumps(swagger_v3(model, envelope, title)),
+                "3.1": orjson.dumps(swagger_v31(model, envelope, title)),
+            }
         swagger.update({"2.0": swagger["2"], "3.0": swagger["3"]})  # the server's aliases
         return cls(model, BodyParser(envelope, model.schema), swagger)
+
+
+def _explain_results(explanation: Explanation) -> dict[str, Any]:
+    """Gen B's `Results` for method explain (bankscore's extension; its swagger documents it)."""
+    return {
+        "features": list(explanation.features),
+        "scale": "log_odds",
+        "classes": list(explanation.classes),
+        "positive_class": explanation.positive_class,
+        "base_value": explanation.base_value,
+        "predictions": explanation.predictions,
+        "probabilities": explanation.probabilities,
+        "contributions": explanation.contributions,
+    }
+
+
+def _automl_explanation(explanation: Explanation) -> bytes:
+    """The AutoML v1 explainer deployment's answer: per class, per row, per feature (input columns, in order).
+
+    For two classes the class "yes" holds the log-odds contributions and "no" their negation (its log-odds
+    is the negated one); the engineered features are the raw ones here, one column per input.
+    """
+    positive = explanation.contributions
+    per_class = np.stack((-positive, positive))
+    return orjson.dumps(
+        {
+            "predictions": explanation.predictions,
+            "engineered_local_importance_values": per_class,
+            "raw_local_importance_values": per_class,
+        },
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
 
 
 class ScoringApp:
@@ -319,7 +358,16 @@ class ScoringApp:
         exchange.rows = request.rows
         matrix = request.encoded(served.model.schema)
         results: Any
-        if request.method == "predict_proba":
+        if request.method == "explain":
+            try:
+                explanation = served.model.explain(matrix)
+            except ExplanationUnavailable as exc:
+                offered = "" if self.envelope == "explain" else ' (this service answers "predict" and "predict_proba")'
+                raise ClientError(400, f'Method "explain" is not available{offered}: {exc}') from None
+            if self.envelope == "explain":
+                return 200, _automl_explanation(explanation)
+            results = _explain_results(explanation)
+        elif request.method == "predict_proba":
             results = served.model.proba_from_matrix(matrix)
         else:
             results = served.model.labels_from_matrix(matrix)

@@ -11,3 +11,8 @@ class TrainingDataError(BankscoreError, ValueError):
 
 class ModelLoadError(BankscoreError):
     """A model directory is missing, incomplete or written by an incompatible version."""
+
+
+class ExplanationUnavailable(BankscoreError):
+    """The model has no exact additive explanation (an ensemble saved before bankscore 0.3 averages
+    probabilities); the message says how to get one that has."""

@@ -35,11 +35,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from .._types import METHODS, Method
 from .model import FloatMatrix, InputSchema
 
-ServedEnvelope: TypeAlias = Literal["inputs", "data"]
-"""The envelopes the embedded endpoint serves (gen B and gen A); MLflow's is only ever a client's."""
+ServedEnvelope: TypeAlias = Literal["inputs", "data", "explain"]
+"""The envelopes the embedded endpoint serves: gen B, gen A, and AutoML v1's explainer deployment (a bare
+array of records in, per-class importance values out); MLflow's is only ever a client's."""
+ServedMethod: TypeAlias = Literal["predict", "predict_proba", "explain"]
+SERVED_METHODS: Final[Mapping[ServedEnvelope, tuple[ServedMethod, ...]]] = {
+    "inputs": ("predict", "predict_proba", "explain"),  # explain: bankscore's extension of gen B
+    "data": ("predict", "predict_proba"),
+    "explain": ("explain",),  # implied: the body is the rows alone
+}
+"""What a body may ask for, per envelope; the Arrow and the Python path accept exactly these."""
 
 MAX_LISTED_ERRORS: Final = 20
 # Below this many bytes orjson is faster than setting up Arrow's reader (about 140 rows).
@@ -54,6 +61,7 @@ _EXPECTED = {"int64": "a whole number (int64)", "double": "a number (double)", "
 _ENVELOPE_HINT = {
     "inputs": 'send {"Inputs": {"data": [row, ...]}, "GlobalParameters": {"method": "predict"}}',
     "data": 'send {"data": [row, ...]}',
+    "explain": 'send a JSON array of row objects, [{"age": 41, ...}, ...], as the AutoML explainer reads them',
 }
 
 
@@ -86,7 +94,7 @@ class ScoreRequest:
     """Checked rows, as column lists (Python path) or already encoded for the model (Arrow path)."""
 
     rows: int
-    method: Method
+    method: ServedMethod
     columns: dict[str, list[Any]] | None = None
     matrix: FloatMatrix | None = None
 
@@ -105,13 +113,16 @@ class BodyParser:
         self.schema = schema
         row = pa.struct([pa.field(c, _ARROW_TYPES[schema.types[c]]) for c in schema.columns])
         method = pa.field("method", pa.string())
+        self._methods = SERVED_METHODS[envelope]
         if envelope == "inputs":
             fields = [
                 pa.field("Inputs", pa.struct([pa.field("data", pa.list_(row))])),
                 pa.field("GlobalParameters", pa.struct([method])),
             ]
-        else:
+        elif envelope == "data":
             fields = [pa.field("data", pa.list_(row)), method]
+        else:  # a bare array, read as the one field of an object wrapped around it (see _parse_arrow)
+            fields = [pa.field("data", pa.list_(row))]
         self._options = pa_json.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="error")
         self._levels = {c: pa.array(levels, pa.string()) for c, levels in schema.levels.items()}
 
@@ -126,6 +137,10 @@ class BodyParser:
         """The rows encoded for the model, or None for anything the Python path must judge."""
         if body.startswith(_BOM):  # rare; the Python path strips it (and reads UTF-16/32)
             return None
+        if self.envelope == "explain":
+            # Arrow reads objects, not a bare array: wrap it as {"data": body}. Text that is not one array
+            # can't pass for one: a second key is unexpected or twice "data", and more documents more rows.
+            body = b'{"data":' + body + b"}"
         options = pa_json.ReadOptions(use_threads=False, block_size=len(body) + 1)
         try:
             document = pa_json.read_json(pa.py_buffer(body), read_options=options, parse_options=self._options)
@@ -136,10 +151,13 @@ class BodyParser:
         if self.envelope == "inputs":
             rows = document.column("Inputs").chunk(0).field("data")
             method = document.column("GlobalParameters").chunk(0).field("method")[0].as_py()
-        else:
+        elif self.envelope == "data":
             rows = document.column("data").chunk(0)
             method = document.column("method").chunk(0)[0].as_py()
-        if method not in METHODS:
+        else:
+            rows = document.column("data").chunk(0)
+            method = "explain"
+        if method not in self._methods:
             return None
         values = rows.flatten()
         n_rows = len(values)
@@ -174,6 +192,14 @@ def parse_body(body: bytes, envelope: ServedEnvelope, schema: InputSchema) -> Sc
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ClientError(400, _not_json_message(exc, envelope)) from None
+    if envelope == "explain":
+        if not isinstance(document, list):
+            raise ClientError(
+                400, f"The request body must be a JSON array, not {_json_type(document)}; {_ENVELOPE_HINT[envelope]}"
+            )
+        return ScoreRequest(
+            rows=len(document), method="explain", columns=rows_to_columns(document, schema, where="rows")
+        )
     if not isinstance(document, dict):
         raise ClientError(
             400,
@@ -212,7 +238,7 @@ def _not_json_message(exc: orjson.JSONDecodeError, envelope: ServedEnvelope) -> 
     return f"The request body is not valid JSON ({exc}); {_ENVELOPE_HINT[envelope]}"
 
 
-def _unwrap(document: dict[str, Any], envelope: ServedEnvelope) -> tuple[Any, Method]:
+def _unwrap(document: dict[str, Any], envelope: ServedEnvelope) -> tuple[Any, ServedMethod]:
     hint = _ENVELOPE_HINT[envelope]
     if envelope == "inputs":
         allowed = {"Inputs", "GlobalParameters"}
@@ -245,8 +271,16 @@ def _unwrap(document: dict[str, Any], envelope: ServedEnvelope) -> tuple[Any, Me
     extra = sorted(set(document) - allowed)
     if extra:
         raise ClientError(400, f"Unknown top-level key(s): {', '.join(extra)}; {hint}")
-    if method not in METHODS:
-        raise ClientError(400, f'{where} must be "predict" or "predict_proba", not {_show(method)}')
+    methods = SERVED_METHODS[envelope]
+    if method not in methods:
+        named = " or ".join(", ".join(f'"{m}"' for m in methods).rsplit(", ", 1))
+        message = f"{where} must be {named}, not {_show(method)}"
+        if method == "explain":
+            message += (
+                "; this service (gen A) does not explain its rows: explanations come from a gen-B service "
+                '(GlobalParameters.method "explain"), e.g. `bankscore serve --contract inputs`'
+            )
+        raise ClientError(400, message)
     return rows, method
 
 

@@ -189,13 +189,20 @@ def _linear(x: FloatMatrix, y: IntArray, schema: InputSchema, seed: int) -> Esti
     for j, size in zip(cat_idx, sizes, strict=True):
         categorical[j] = np.asarray([*coef[offset : offset + size], 0.0], dtype=np.float64)
         offset += size
-    return LinearEstimator(float(lr.intercept_[0]), numeric, categorical)
+    # Each category's mean term over these rows, so that explanations centre categories as the
+    # standardisation centres numbers: the base value is then the mean log-odds of the training rows.
+    means = {
+        j: float(coefs[np.where(np.isnan(x[:, j]), len(coefs) - 1, x[:, j]).astype(np.intp)].mean())
+        for j, coefs in categorical.items()
+    }
+    return LinearEstimator(float(lr.intercept_[0]), numeric, categorical, means)
 
 
 def _voting(members: Sequence[Fit]) -> Fit:
     def fit(x: FloatMatrix, y: IntArray, schema: InputSchema, seed: int) -> Estimator:
         fitted = [m(x, y, schema, seed + i) for i, m in enumerate(members)]
-        return VotingEstimator(fitted, [1.0] * len(fitted))
+        # The mean of the members' log-odds, not of their probabilities: exactly additive, so explainable.
+        return VotingEstimator(fitted, [1.0] * len(fitted), combine="log_odds")
 
     return fit
 

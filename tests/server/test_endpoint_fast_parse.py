@@ -19,7 +19,15 @@ from hypothesis import strategies as st
 
 from bankscore.bankmarketing.synthetic import generate
 from bankscore.server.model import Model
-from bankscore.server.payload import ARROW_MIN_BYTES, BodyParser, ClientError, RowError, ScoreRequest, parse_body
+from bankscore.server.payload import (
+    ARROW_MIN_BYTES,
+    SERVED_METHODS,
+    BodyParser,
+    ClientError,
+    RowError,
+    ScoreRequest,
+    parse_body,
+)
 from tests.support.common import PRIMARY
 
 SETTINGS = settings(
@@ -32,9 +40,11 @@ SETTINGS = settings(
 FILLER_ROWS = 200  # enough rows to put every body above ARROW_MIN_BYTES
 
 
-def envelope(rows: list[dict[str, Any]], contract: str, method: str = "predict") -> dict[str, Any]:
+def envelope(rows: list[dict[str, Any]], contract: str, method: str = "predict") -> Any:
     if contract == "inputs":
         return {"Inputs": {"data": rows}, "GlobalParameters": {"method": method}}
+    if contract == "explain":  # AutoML v1's explainer deployment: the rows alone
+        return rows
     return {"data": rows, "method": method}
 
 
@@ -66,12 +76,13 @@ def rows(draw: Any, model: Model) -> list[dict[str, Any]]:
     return [{name: draw(cell(model.schema.types[name])) for name in model.schema.columns} for _ in range(n)]
 
 
-@pytest.mark.parametrize("contract", ["inputs", "data"])
+@pytest.mark.parametrize("contract", ["inputs", "data", "explain"])
 def test_arrow_and_python_encode_valid_bodies_identically(model: Model, contract: Any) -> None:
     parser = BodyParser(contract, model.schema)
+    methods = SERVED_METHODS[contract]
 
     @SETTINGS
-    @given(extra=rows(model), method=st.sampled_from(["predict", "predict_proba"]), at=st.integers(0, FILLER_ROWS))
+    @given(extra=rows(model), method=st.sampled_from(methods), at=st.integers(0, FILLER_ROWS))
     def check(extra: list[dict[str, Any]], method: str, at: int) -> None:
         data = filler()
         data[at:at] = extra
@@ -80,13 +91,14 @@ def test_arrow_and_python_encode_valid_bodies_identically(model: Model, contract
         fast = parser._parse_arrow(body)
         assert fast is not None, "a valid body takes the Arrow path"
         assert fast.method == method and fast.rows == len(data)
+        assert parse_body(body, contract, model.schema).method == method
         assert fast.matrix is not None
         np.testing.assert_array_equal(fast.matrix, python_matrix(body, contract, model))
 
     check()
 
 
-@pytest.mark.parametrize("contract", ["inputs", "data"])
+@pytest.mark.parametrize("contract", ["inputs", "data", "explain"])
 def test_arrow_reads_pretty_printed_bodies_the_same(model: Model, contract: Any) -> None:
     body = orjson.dumps(envelope(filler(), contract), option=orjson.OPT_INDENT_2)
     fast = BodyParser(contract, model.schema)._parse_arrow(body)
@@ -152,7 +164,7 @@ DECLINED = {
     "boolean in an int column": _with(_set(0, "campaign", True)),
     "int beyond int64": _replace_text(b'"pdays":999', b'"pdays":99999999999999999999'),
     "null method": _replace_text(b'"predict"', b"null"),
-    "unknown method": _replace_text(b'"predict"', b'"explain"'),
+    "unknown method": _replace_text(b'"predict"', b'"predict_log_proba"'),
     "two documents": lambda contract: _dumps(filler(), contract) * 2,
     "invalid UTF-8": _replace_text(b'"admin."', b'"adm\xffn."'),
     "lone surrogate": _replace_text(b'"admin."', b'"\\ud800"'),
@@ -191,3 +203,34 @@ def test_arrow_declines_what_python_must_judge(model: Model, start_endpoint: Any
     labels = model.labels_from_matrix(model.schema.encode_columns(request.columns, request.rows))
     answer = response.json() if contract == "inputs" else orjson.loads(response.json())
     assert answer == ({"Results": labels} if contract == "inputs" else {"result": labels})
+
+
+def test_both_paths_take_explain_exactly_where_it_is_offered(model: Model) -> None:
+    """Gen B asks for explain in GlobalParameters; gen A has no explain, and neither path takes it there."""
+    inputs = orjson.dumps(envelope(filler(), "inputs", "explain"))
+    fast = BodyParser("inputs", model.schema)._parse_arrow(inputs)
+    assert fast is not None and fast.method == "explain"
+    data = orjson.dumps(envelope(filler(), "data", "explain"))
+    assert BodyParser("data", model.schema)._parse_arrow(data) is None
+    with pytest.raises(ClientError) as refused:
+        parse_body(data, "data", model.schema)
+    assert refused.value.status == 400 and '"predict" or "predict_proba", not "explain"' in refused.value.message
+
+
+BARE_ARRAY_DECLINED = {
+    "an object": lambda: orjson.dumps({"data": filler()}),
+    "an array and a second key": lambda: orjson.dumps(filler())[:-1] + b'], "data": [' + orjson.dumps(filler())[1:],
+    "an array and a method": lambda: orjson.dumps(filler()) + b', "method": "predict"',
+    "two arrays": lambda: orjson.dumps(filler()) + b"\n" + orjson.dumps(filler()),
+    "a closing brace": lambda: orjson.dumps(filler()) + b"}",
+    "null cell": lambda: orjson.dumps([*filler(), {**filler(1)[0], "age": None}]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BARE_ARRAY_DECLINED))
+def test_arrow_reads_only_a_bare_array_for_the_explain_contract(model: Model, case: str) -> None:
+    """Arrow reads the bare array wrapped in an object; nothing but one array may pass for it."""
+    body = BARE_ARRAY_DECLINED[case]()
+    assert BodyParser("explain", model.schema)._parse_arrow(body) is None
+    with pytest.raises(ClientError):
+        parse_body(body, "explain", model.schema)

@@ -60,13 +60,14 @@ _SERVER_PINNED: Final = frozenset({"pydantic", "pydantic-core"})
 _STAMP: Final = ".bankscore-peer.json"
 _INSTALL_TIMEOUT_S: Final = 1800
 
-Generation = Literal["A", "A'", "B", "MLflow"]
+Generation = Literal["A", "A'", "B", "MLflow", "explain"]
 GENERATIONS: Final[tuple[Generation, ...]] = get_args(Generation)
 SCORE_SCRIPTS: Final[Mapping[Generation, Path]] = {
     "A": HERE / "score_gen_a.py",
     "A'": HERE / "score_gen_a.py",
     "B": HERE / "score_gen_b.py",
     "MLflow": HERE / "score_mlflow.py",
+    "explain": HERE / "score_explain.py",  # AutoML v1's explainer deployment: no schema decorators
 }
 # score_gen_a.py reads this to switch to the 2021 shape with a top-level "method" (gen A').
 GEN_A_METHOD_ENV: Final = "BANKSCORE_PEER_GEN_A_METHOD"
