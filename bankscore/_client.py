@@ -34,7 +34,14 @@ from ._base_client import (
     to_frame,
     to_series,
 )
-from ._exceptions import APIError, ContractError
+from ._exceptions import (
+    APIError,
+    BadRequestError,
+    ContractError,
+    NotFoundError,
+    UnprocessableEntityError,
+    UnsupportedMediaTypeError,
+)
 from ._throttle import Answer, AsyncThrottle, ClientStats, ThreadThrottle, Throttle, read_answer
 from ._types import (
     NOT_GIVEN,
@@ -53,7 +60,7 @@ from .credentials import ML_SCOPE, Authorizer, TokenAuth, authorizer, check_toke
 from .decoding import decode as decode_results
 from .encoding import Batch, encode, encode_batch, plan_batches
 from .explanations import decoder as explanation_decoder
-from .explanations import explained_features, positive_class, to_explanation_frame
+from .explanations import explained_features, not_an_explainer, positive_class, to_explanation_frame
 from .retry import RetryPolicy
 from .rowmodel import build_row_model
 from .validation import Table, to_table
@@ -395,7 +402,12 @@ class ScoringClient(_ClientBase):
         check_method(contract, "explain")
         table = self._table(rows, extra_columns, contract)
         names = tuple(features) if features is not None else explained_features(contract)
-        results = self._score(table, "explain", progress, decode=explanation_decoder(contract, names))
+        try:
+            results = self._score(table, "explain", progress, decode=explanation_decoder(contract, names))
+        except (BadRequestError, NotFoundError, UnprocessableEntityError, UnsupportedMediaTypeError) as exc:
+            if contract.explain is not None:
+                raise
+            raise not_an_explainer(contract, self.endpoint, exc) from None
         return to_explanation_frame(table, results, names, positive_class(contract), top)
 
     def score_table(
@@ -635,7 +647,12 @@ class AsyncScoringClient(_ClientBase):
         check_method(contract, "explain")
         table = self._table(rows, extra_columns, contract)
         names = tuple(features) if features is not None else explained_features(contract)
-        results = await self._score(table, "explain", progress, decode=explanation_decoder(contract, names))
+        try:
+            results = await self._score(table, "explain", progress, decode=explanation_decoder(contract, names))
+        except (BadRequestError, NotFoundError, UnprocessableEntityError, UnsupportedMediaTypeError) as exc:
+            if contract.explain is not None:
+                raise
+            raise not_an_explainer(contract, self.endpoint, exc) from None
         return to_explanation_frame(table, results, names, positive_class(contract), top)
 
     async def score_table(

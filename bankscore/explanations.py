@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import orjson
 
+from ._exceptions import ContractError
 from .decoding import DecodeFailure
 
 if TYPE_CHECKING:
@@ -235,3 +236,14 @@ def global_importance(explained: pd.DataFrame, features: Sequence[str]) -> pd.Da
     total = float(means.sum()) or 1.0
     frame = pd.DataFrame({"mean_abs_contribution": means, "share": means / total})
     return frame.sort_values("mean_abs_contribution", ascending=False, kind="stable")
+
+
+def not_an_explainer(contract: Contract, endpoint: str, error: Exception) -> ContractError:
+    """A service without `x-bankscore-explain` that refused the AutoML explainer's request: it can't explain."""
+    methods = "predict, predict_proba" if contract.supports_proba else "predict"
+    said = getattr(error, "message", None) or str(error)
+    return ContractError(
+        f"{endpoint} can't explain rows: its contract ({contract.envelope} envelope) declares {methods} only, and "
+        f"it refused an AutoML explainer's request ({said}). Explanations come from bankscore serve (method "
+        "explain) or an AutoML v1 explainer deployment"
+    )
