@@ -59,7 +59,9 @@ class Served:
         command = [_common.bankscore_cli(), "serve", "--model", str(model_dir), "--port", str(self.port)]
         command += ["--no-auth", "--no-access-log"]
         with log.open("wb") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_common.die_with_parent)
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_common.die_with_parent
+            )
         deadline = time.monotonic() + 60
         while True:
             try:

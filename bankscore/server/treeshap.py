@@ -71,20 +71,28 @@ class TreeShap:
     # --------------------------------------------------------------------------------- building
 
     def _nodes(self, nodes: list[dict[str, Any]]) -> None:
-        """Every split of every tree, as arrays: one decision per node and row at explain time."""
-        self.node_feature = np.asarray([n["split_feature"] for n in nodes], dtype=np.intp)
-        categorical = np.asarray([n["decision_type"] == "==" for n in nodes], dtype=bool)
-        self.numeric_nodes = np.flatnonzero(~categorical)
-        self.categorical_nodes = np.flatnonzero(categorical)
-        numeric = [nodes[i] for i in self.numeric_nodes]
-        self.threshold = np.asarray([float(n["threshold"]) for n in numeric], dtype=np.float64)
-        self.missing = np.asarray([_MISSING[n["missing_type"]] for n in numeric], dtype=np.int8)
-        self.default_left = np.asarray([bool(n["default_left"]) for n in numeric], dtype=bool)
-        sets = [[int(c) for c in str(nodes[i]["threshold"]).split("||")] for i in self.categorical_nodes]
+        """Every split of every tree, numeric ones first, as arrays: one decision per split and row."""
+        categorical = [n["decision_type"] == "==" for n in nodes]
+        order = [i for i, c in enumerate(categorical) if not c] + [i for i, c in enumerate(categorical) if c]
+        self.position = np.empty(len(nodes), dtype=np.intp)  # a split's walk index → its row of decisions
+        self.position[order] = np.arange(len(nodes))
+        numeric = [nodes[i] for i in order if not categorical[i]]
+        self.n_numeric = len(numeric)
+        self.numeric_feature = np.asarray([n["split_feature"] for n in numeric], dtype=np.intp)
+        self.numeric_features = np.unique(self.numeric_feature)
+        self.threshold = np.asarray([float(n["threshold"]) for n in numeric], dtype=np.float64)[:, None]
+        missing = np.asarray([_MISSING[n["missing_type"]] for n in numeric], dtype=np.int8)[:, None]
+        self.nan_aware = missing == _MISSING["NaN"]
+        self.zero_missing = missing == _MISSING["Zero"]
+        self.default_left = np.asarray([bool(n["default_left"]) for n in numeric], dtype=bool)[:, None]
+        split = [nodes[i] for i in order if categorical[i]]
+        self.categorical_feature = np.asarray([n["split_feature"] for n in split], dtype=np.intp)
+        sets = [[int(c) for c in str(n["threshold"]).split("||")] for n in split]
         width = max((max(s) for s in sets), default=0) + 1
-        self.category_left = np.zeros((len(sets), width), dtype=bool)  # node × category → goes left
+        self.category_left = np.zeros((len(sets), width), dtype=bool)  # split × category → goes left
         for row, categories in enumerate(sets):
             self.category_left[row, categories] = True
+        self.category_rows = np.arange(len(sets))[:, None]
         self.n_nodes = len(nodes)
 
     def _leaves(self, leaves: list[_Leaf]) -> None:
@@ -115,7 +123,7 @@ class TreeShap:
             leaf = leaves[index]
             features.append(leaf.features[bit])
             for rank, (node, right) in enumerate(leaf.steps[bit]):
-                row = node + self.n_nodes * right
+                row = int(self.position[node]) + self.n_nodes * right
                 if rank == 0:
                     first.append(row)
                     continue
@@ -166,27 +174,25 @@ class TreeShap:
         return result
 
     def _decisions(self, columns: FloatMatrix) -> npt.NDArray[np.bool_]:
-        """Which way each split sends each row, as LightGBM's NumericalDecision and CategoricalDecision do."""
-        left = np.empty((self.n_nodes, columns.shape[1]), dtype=bool)
-        values = columns[self.node_feature[self.numeric_nodes]]
-        missing = np.isnan(values)
-        if missing.any() or (self.missing == _MISSING["Zero"]).any():
-            nan_aware = (self.missing == _MISSING["NaN"])[:, None]
-            values = np.where(missing & ~nan_aware, 0.0, values)
-            default = (nan_aware & missing) | (
-                (self.missing == _MISSING["Zero"])[:, None] & (np.abs(values) <= _ZERO_THRESHOLD)
-            )
-            left[self.numeric_nodes] = np.where(default, self.default_left[:, None], values <= self.threshold[:, None])
+        """[went left; went right] per split and row, as LightGBM's NumericalDecision and CategoricalDecision."""
+        went = np.empty((2 * self.n_nodes, columns.shape[1]), dtype=bool)
+        left = went[: self.n_nodes]
+        values = columns[self.numeric_feature]
+        if np.isnan(columns[self.numeric_features]).any() or self.zero_missing.any():
+            missing = np.isnan(values)
+            values = np.where(missing & ~self.nan_aware, 0.0, values)  # NaN is 0.0 unless the split learnt NaN
+            default = (self.nan_aware & missing) | (self.zero_missing & (np.abs(values) <= _ZERO_THRESHOLD))
+            left[: self.n_numeric] = np.where(default, self.default_left, values <= self.threshold)
         else:
-            left[self.numeric_nodes] = values <= self.threshold[:, None]
-        if len(self.categorical_nodes):
-            codes = columns[self.node_feature[self.categorical_nodes]]
-            with np.errstate(invalid="ignore"):
-                valid = ~np.isnan(codes) & (codes > -1) & (codes < self.category_left.shape[1])  # NaN, negative: right
+            np.less_equal(values, self.threshold, out=left[: self.n_numeric])
+        if len(self.categorical_feature):
+            codes = columns[self.categorical_feature]
+            with np.errstate(invalid="ignore"):  # NaN, negative and unknown categories go right
+                valid = ~np.isnan(codes) & (codes > -1) & (codes < self.category_left.shape[1])
             index = np.where(valid, codes, 0).astype(np.intp)  # truncated towards zero, as C++'s int cast
-            rows = np.arange(len(self.categorical_nodes))[:, None]
-            left[self.categorical_nodes] = valid & self.category_left[rows, index]
-        return np.concatenate((left, ~left))
+            np.logical_and(valid, self.category_left[self.category_rows, index], out=left[self.n_numeric :])
+        np.logical_not(left, out=went[self.n_nodes :])
+        return went
 
 
 class _TooLarge(Exception):
