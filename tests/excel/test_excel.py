@@ -349,9 +349,13 @@ def test_score_selection_block_and_sample_data(scorer: ExcelScorer, model: Model
     assert sample[0] == list(COLUMN_NAMES) and len(sample) == 5
     block = results_block(sample, scorer)
     frame = pd.DataFrame(sample[1:], columns=sample[0])
-    assert block[0] == ["prediction", "proba_yes"]
+    # The embedded endpoint explains, so three reasons come beside the label and the probability.
+    assert block[0] == ["prediction", "proba_yes", "reason_1", "reason_2", "reason_3"]
     assert [r[0] for r in block[1:]] == model.predict(frame).tolist()
     np.testing.assert_allclose([r[1] for r in block[1:]], model.predict_proba(frame)[:, 1])
+    assert [r[2:] for r in block[1:]] == scorer.client.explain(frame, top=3)[
+        ["reason_1", "reason_2", "reason_3"]
+    ].values.tolist()
     assert is_blank([[None, ""], [None, None]]) and not is_blank(sample)
 
 
