@@ -121,8 +121,13 @@ def parse_swagger(document: Mapping[str, Any]) -> Contract:
         columns = _mlflow_columns(document, _resolve(document, props["input_data"]), example)
         envelope = "mlflow"
         supports_proba = False
+    elif not props:
+        raise ContractError(
+            f"POST {path} publishes no input schema (a score script without schema decorators, such as an AutoML "
+            "explainer deployment); pass swagger=PATH to a saved swagger.json of its model"
+        )
     else:
-        found = ", ".join(sorted(props)) or "no properties"
+        found = ", ".join(sorted(props))
         raise ContractError(
             f"POST {path} takes an envelope bankscore doesn't know (found {found}); "
             "expected 'data', 'Inputs' or 'input_data'"
