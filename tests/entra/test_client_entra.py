@@ -63,13 +63,13 @@ def _refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_tokens_that_expire_during_a_long_predict_are_refreshed_and_no_batch_fails(
     entra_endpoint: Any, issuer: TestIssuer, rows: pd.DataFrame, reference: pd.Series, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Tokens live 5 s and the endpoint allows no clock skew; the job takes ~20 s (250 ms per request).
-    endpoint = entra_endpoint(clock_skew=0.0, latency_ms=250.0)
+    # Tokens live 5 s and the endpoint allows no clock skew; the job takes ~20 s (80 requests of 500 ms, 2 at once).
+    endpoint = entra_endpoint(clock_skew=0.0, latency_ms=500.0)
     credential = SigningCredential(issuer, lifetime=5.0)
     caplog.set_level(logging.INFO, logger="bankscore")
     started = time.monotonic()
-    with ScoringClient(endpoint.scoring_uri, credential=credential, batch_rows=5, concurrency=2) as client:
-        frame = pd.concat([rows] * 8, ignore_index=True)  # 1,600 rows, 320 requests
+    with ScoringClient(endpoint.scoring_uri, credential=credential, batch_rows=20, concurrency=2) as client:
+        frame = pd.concat([rows] * 8, ignore_index=True)  # 1,600 rows, 80 requests
         labels = client.predict(frame)
     elapsed = time.monotonic() - started
     assert elapsed > 15  # the job really outlived three token lifetimes
