@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, TypedDict
+from typing import TYPE_CHECKING, Any, Final, Self, TypedDict
 
 import httpx
 from pydantic import BaseModel
@@ -234,6 +234,14 @@ class _ClientBase:
     def _throttle_state(self) -> Throttle:
         return Throttle(self._options.concurrency, adaptive=self._options.adaptive_concurrency)
 
+    @staticmethod
+    def _decoder(contract: Contract, method: Method, features: Sequence[str] | None = None) -> Decode:
+        """How a 200 reads: one result per row, or for explain one RowExplanation per row naming `features`
+        (default: the contract's)."""
+        if method != "explain":
+            return decode_results
+        return explanation_decoder(contract, explained_features(contract) if features is None else features)
+
     def _contract_from_source(self) -> Contract | None:
         """The contract when it needs no network: a dict or a file; None means fetch it."""
         source = self._swagger
@@ -283,6 +291,10 @@ def _authorizer(
     if isinstance(auth, TokenAuth):
         check_token_transport(endpoint)
     return auth
+
+
+_EXPLAIN_REFUSALS: Final = (BadRequestError, NotFoundError, UnprocessableEntityError, UnsupportedMediaTypeError)
+"""How a service that is no AutoML explainer turns the explainer's bare-records request away."""
 
 
 def _can_authorize(credential: Authorizer) -> bool:
@@ -403,8 +415,8 @@ class ScoringClient(_ClientBase):
         table = self._table(rows, extra_columns, contract)
         names = tuple(features) if features is not None else explained_features(contract)
         try:
-            results = self._score(table, "explain", progress, decode=explanation_decoder(contract, names))
-        except (BadRequestError, NotFoundError, UnprocessableEntityError, UnsupportedMediaTypeError) as exc:
+            results = self._score(table, "explain", progress, decode=self._decoder(contract, "explain", names))
+        except _EXPLAIN_REFUSALS as exc:
             if contract.explain is not None:
                 raise
             raise not_an_explainer(contract, self.endpoint, exc) from None
@@ -420,10 +432,7 @@ class ScoringClient(_ClientBase):
         """
         contract = self.contract
         check_method(contract, method)
-        if method == "explain":  # one RowExplanation per row, the contract's features named
-            decode = explanation_decoder(contract, explained_features(contract))
-            return self._score(table, method, progress, on_error, decode)
-        return self._score(table, method, progress, on_error)
+        return self._score(table, method, progress, on_error, self._decoder(contract, method))
 
     def _score(
         self,
@@ -648,8 +657,8 @@ class AsyncScoringClient(_ClientBase):
         table = self._table(rows, extra_columns, contract)
         names = tuple(features) if features is not None else explained_features(contract)
         try:
-            results = await self._score(table, "explain", progress, decode=explanation_decoder(contract, names))
-        except (BadRequestError, NotFoundError, UnprocessableEntityError, UnsupportedMediaTypeError) as exc:
+            results = await self._score(table, "explain", progress, decode=self._decoder(contract, "explain", names))
+        except _EXPLAIN_REFUSALS as exc:
             if contract.explain is not None:
                 raise
             raise not_an_explainer(contract, self.endpoint, exc) from None
@@ -660,10 +669,7 @@ class AsyncScoringClient(_ClientBase):
     ) -> list[Any]:
         contract = await self.load_contract()
         check_method(contract, method)
-        if method == "explain":
-            decode = explanation_decoder(contract, explained_features(contract))
-            return await self._score(table, method, progress, on_error, decode)
-        return await self._score(table, method, progress, on_error)
+        return await self._score(table, method, progress, on_error, self._decoder(contract, method))
 
     async def _score(
         self,

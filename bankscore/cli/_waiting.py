@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -57,7 +56,6 @@ class Watch:
         self._describe = describe
         self._last = ""
         self._live = err.is_terminal
-        self._started = time.monotonic()
 
     def __call__(self, state: Any, elapsed: float) -> None:
         line = f"{self._what}: {self._describe(state)} · {elapsed:,.0f} s"
