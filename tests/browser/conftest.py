@@ -1,7 +1,10 @@
-"""A real browser for the pages: one Chromium per test run (all page tests share one xdist worker).
+"""A real browser for the pages: one Chromium per test module (all page tests share one xdist worker).
 
 Without a Chromium the tests are skipped on a developer's machine and fail in CI (`CI` set), where `.ci/run`
 installs Debian's package: a missing browser must never pass for a green run.
+
+The browser lives for one module, not the session: playwright's sync API keeps an event loop running on this
+thread while it is open, and the other tests this worker runs afterwards call `asyncio.run`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("browser"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = chromium_path()
     if executable is None:

@@ -66,7 +66,7 @@ def test_watch_catches_foreign_requests_and_errors(browser: Any, page_server: st
         assert seen.foreign == ["https://cdn.example.com/lib.js"]
         assert "clicked" in seen.console_errors
         assert any("missing" in error for error in seen.page_errors)
-        assert [r.url for r in seen.requests][0] == page_server
+        assert seen.requests[0].url == page_server
         assert len(seen.problems()) >= 3
         shot = seen.screenshot("watch-test")
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
