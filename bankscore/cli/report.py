@@ -21,8 +21,10 @@ def report(
         bool, typer.Option("--open", help="Open the report in the web browser (BROWSER chooses which).")
     ] = False,
 ) -> None:
-    """Print the path of a model's training report (report.html: leaderboard, ROC and PR curves, calibration,
-    confusion matrix, feature importance, per-fold spread), or open it with --open."""
+    """Print a model's training report's path, or open it (--open).
+
+    The report (report.html, written by `bankscore train`) has the leaderboard, the winner's ROC and
+    precision-recall curves, calibration, the confusion matrix, feature importance and the per-fold spread."""
     from .._extras import check
 
     check("server", "bankscore report")

@@ -58,6 +58,13 @@ def _pct(value: float, digits: int = 1) -> str:
     return "n/a" if not math.isfinite(value) else f"{value * 100:.{digits}f}%"
 
 
+def _compact(count: int) -> str:
+    """A count in at most five characters (24.5k), to fit above a calibration bar; the table has the exact one."""
+    if count < 1000:
+        return str(count)
+    return f"{count / 1000:.1f}k" if count < 100_000 else f"{count / 1000:.0f}k"
+
+
 def _share(part: int, whole: int) -> float:
     return part / whole if whole else math.nan
 
@@ -376,7 +383,7 @@ def calibration_chart(numbers: ReportNumbers) -> str:
         )
         body.append(
             f'<text class="count" x="{_c(x + slot / 2)}" y="{_c(hist.y_end - height - 4)}" '
-            f'text-anchor="middle">{b.rows:,}</text>'
+            f'text-anchor="middle">{_compact(b.rows)}</text>'
         )
     body.append(f'<path class="axis" d="M{_c(hist.left)} {_c(hist.y_end)}H{_c(hist.x_end)}"/>')
     for t in _TICKS:
@@ -385,7 +392,7 @@ def calibration_chart(numbers: ReportNumbers) -> str:
         )
     body.append(
         f'<text class="label" x="{_c((hist.left + hist.x_end) / 2)}" y="{_c(hist.height - 6)}" '
-        'text-anchor="middle">Predicted probability (10 bins; rows per bin, log scale)</text>'
+        f'text-anchor="middle">Predicted probability ({len(bins)} bins; rows per bin, log scale)</text>'
     )
     worst = max(filled, key=lambda b: abs(b.observed - b.mean_predicted) * b.rows, default=None)
     gap = (
@@ -498,7 +505,7 @@ def leaderboard_table(result: TrainingResult) -> str:
         row_class = ' class="winner"' if best else ""
         rows.append(
             f'<tr{row_class}><td class="rank">{rank}</td>'
-            f'<th scope="row" class="name">{"★ " if best else ""}{esc(c.name)}{badge}</th>'
+            f'<th scope="row" class="name">{"★&nbsp;" if best else ""}{esc(c.name)}{badge}</th>'
             f"<td>{_num(c.accuracy)}</td><td>{_num(c.auc_weighted)}</td><td>{_num(c.f1_weighted)}</td>"
             f"<td>{c.fit_seconds:.2f}</td></tr>"
         )
@@ -678,7 +685,7 @@ figcaption{color:var(--muted);font-size:.85rem;margin-top:.4rem}
 .chart .big{fill:var(--ink);font-size:17px;font-weight:600}
 .chart .note{fill:var(--op);font-size:12px}
 .chart .ref-note{fill:var(--muted)}
-.chart .count,.chart .value{fill:var(--muted);font-size:11.5px}
+.chart .count,.chart .value{fill:var(--muted);font-size:11px}
 .chart .grid{stroke:var(--grid);stroke-width:1}
 .chart .axis{stroke:var(--muted);stroke-width:1;fill:none}
 .chart .ref{stroke:var(--muted);stroke-width:1.2;stroke-dasharray:5 4}
@@ -703,6 +710,7 @@ tr.winner{background:var(--soft)}
 .badge{display:inline-block;margin-left:.4rem;padding:0 .45rem;border-radius:999px;font-size:.72rem;
 font-weight:600;color:#fff;background:var(--badge);vertical-align:middle}
 #confusion-table td[id]{text-align:center;min-width:7.5rem}
+#confusion-table thead th:nth-child(2),#confusion-table thead th:nth-child(3){text-align:center}
 #confusion-table .count{display:block;font-size:1.1rem;font-weight:600}
 #confusion-table .rate{display:block;font-size:.8rem}
 .heat0{background:var(--h0)}.heat1{background:var(--h1)}.heat2{background:var(--h2)}
@@ -712,7 +720,9 @@ details{border:1px solid var(--line);border-radius:6px;padding:.4rem .75rem;marg
 summary{cursor:pointer;font-weight:600;padding:.2rem 0}
 details[open] summary{margin-bottom:.4rem}
 footer{color:var(--muted);font-size:.8rem;padding:1rem 0 2rem}
-@media (max-width:480px){body{font-size:14px}h1{font-size:1.25rem}th,td{padding:.4rem .45rem}}
+@media (max-width:480px){body{font-size:14px}h1{font-size:1.25rem}th,td{padding:.4rem .45rem}
+#confusion-table td[id]{min-width:0}#confusion-table .count{font-size:1rem}
+#confusion-table th{white-space:normal;min-width:0}}
 @media print{.skip,nav.toc{display:none}.card{break-inside:avoid;box-shadow:none}}
 """
 
