@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from .._exceptions import MissingDependencyError
-from . import batch, excel, importance, inspect, loadtest, pipeline, score, serve, train
+from . import batch, excel, importance, inspect, loadtest, pipeline, report, score, serve, train
 from ._app import EXIT_USAGE, app, say_error
 
 __all__ = ["app", "main"]
@@ -16,6 +16,7 @@ __all__ = ["app", "main"]
 # In the order `bankscore --help` lists them: the model, the endpoint, then what a client does.
 for command in (
     train.train,
+    report.report,
     serve.serve,
     score.score,
     inspect.schema,

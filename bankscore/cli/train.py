@@ -32,6 +32,7 @@ def train(
     ] = None,
 ) -> None:
     """Train candidates with stratified k-fold CV, keep the best by AUC_weighted, write a model directory."""
+    from ..server.model import REPORT_FILE
     from ..server.training import read_training_csv
     from ..server.training import train as run_training
 
@@ -80,3 +81,4 @@ def train(
     out.print(
         f"Model {result.model.name} (version {result.model.version}) written to {written} in {result.seconds:.1f} s"
     )
+    out.print(f"Training report: {(written / REPORT_FILE).resolve()}", markup=False, soft_wrap=True)

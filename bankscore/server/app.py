@@ -25,7 +25,7 @@ from .auth import MALFORMED_MESSAGE, KeyRing, Verdict, needs_key, plane_of
 from .errors import ExplanationUnavailable
 from .faults import MODEL_ERROR, FaultPlan
 from .jobs import Request, Service
-from .model import Explanation, Model
+from .model import REPORT_FILE, Explanation, Model
 from .payload import BodyParser, ClientError, RowError, ScoreRequest, ServedEnvelope
 from .swagger import SWAGGER_VERSIONS, schemaless_swagger, swagger_v2, swagger_v3, swagger_v31
 
@@ -46,6 +46,17 @@ OFFLOAD_BYTES: Final = 16 * 1024
 REQUEST_ID_HEADERS: Final = (b"x-ms-client-request-id", b"x-request-id", b"x-ms-request-id")
 SERVER_VERSION: Final = f"bankscore/{__version__}"
 MODEL_ERROR_MESSAGE: Final = "An unexpected error occurred in scoring script. Check the logs for more info."
+
+# The report is static HTML with inline CSS and SVG: it may load nothing and run nothing.
+_REPORT_HEADERS: Final = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+        b"frame-ancestors 'self'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
 
 access_logger = logging.getLogger("bankscore.server.access")
 error_logger = logging.getLogger("bankscore.server")
@@ -86,15 +97,18 @@ class _Exchange:
 
 @dataclass(frozen=True)
 class ServedModel:
-    """What answering for one model takes: the model, its body parser and its swagger documents.
+    """What answering for one model takes: the model, its body parser, its swagger documents and its training
+    report (report.html from its directory, None when it has none).
 
     The app holds one and replaces it whole (`ScoringApp.use_model`); a request reads it once, so it never
-    mixes two models even when a retrained one is swapped in while it runs.
+    mixes two models even when a retrained one is swapped in while it runs. The report is read when the model
+    is, so /report shows the model being served even if its directory is later trained over.
     """
 
     model: Model
     parser: BodyParser
     swagger: dict[str, bytes]
+    report: bytes | None = None
 
     @classmethod
     def build(cls, model: Model, envelope: ServedEnvelope, title: str) -> ServedModel:
@@ -109,7 +123,16 @@ class ServedModel:
                 "3.1": orjson.dumps(swagger_v31(model, envelope, title)),
             }
         swagger.update({"2.0": swagger["2"], "3.0": swagger["3"]})  # the server's aliases
-        return cls(model, BodyParser(envelope, model.schema), swagger)
+        return cls(model, BodyParser(envelope, model.schema), swagger, _read_report(model))
+
+
+def _read_report(model: Model) -> bytes | None:
+    if model.directory is None:
+        return None
+    try:
+        return (model.directory / REPORT_FILE).read_bytes()
+    except OSError:  # none there (a model saved before bankscore wrote reports), or not readable
+        return None
 
 
 def _explain_results(explanation: Explanation) -> dict[str, Any]:
@@ -272,6 +295,8 @@ class ScoringApp:
                     },
                 )
             return await self._send(send, exchange, 200, document, b"application/json")
+        if path == "/report":
+            return await self._report(method, send, exchange)
         for service in self._services:
             if service.owns(path):
                 return await self._service(service, scope, receive, send, headers, exchange)
@@ -279,7 +304,7 @@ class ScoringApp:
             send,
             exchange,
             404,
-            {"message": f"No route {path}; this service answers GET /, GET /swagger.json and POST /score"},
+            {"message": f"No route {path}; this service answers GET /, GET /swagger.json, GET /report and POST /score"},
         )
 
     # ------------------------------------------------------------------------------ auth
@@ -375,6 +400,32 @@ class ScoringApp:
             return 200, orjson.dumps({"Results": results}, option=orjson.OPT_SERIALIZE_NUMPY)
         inner = orjson.dumps({"result": results}, option=orjson.OPT_SERIALIZE_NUMPY).decode()
         return 200, orjson.dumps(inner)
+
+    # ------------------------------------------------------------------------------ the training report
+
+    async def _report(self, method: str, send: Send, exchange: _Exchange) -> int:
+        """The served model's report.html: a page for people, not part of the scoring contract (no swagger)."""
+        if method not in ("GET", "HEAD"):
+            return await self._json(send, exchange, 405, {"message": "Use GET /report"}, [(b"allow", b"GET, HEAD")])
+        served = self._served
+        if served.report is None:
+            model = served.model
+            why = (
+                "was not loaded from a model directory, so it has no training report"
+                if model.directory is None
+                else f"has no training report: its model directory holds no {REPORT_FILE} (bankscore writes one "
+                "from 0.3 on)"
+            )
+            return await self._json(
+                send,
+                exchange,
+                404,
+                {
+                    "message": f"The served model {model.name} (version {model.version}) {why}; retrain it with "
+                    "`bankscore train` to get one"
+                },
+            )
+        return await self._send(send, exchange, 200, served.report, b"text/html; charset=utf-8", _REPORT_HEADERS)
 
     # ------------------------------------------------------------------------------ pipelines and batch jobs
 

@@ -39,6 +39,10 @@ FORMAT: Final = "bankscore-model/1"
 MODEL_FILE: Final = "model.json"
 SCHEMA_FILE: Final = "schema.json"
 METRICS_FILE: Final = "metrics.json"
+REPORT_FILE: Final = "report.html"
+DECISION_THRESHOLD: Final = 0.5
+"""A row is predicted the positive class when P(positive) is at least this: the rule `predict` serves, and the
+one the trainer's accuracy, F1 and the report's confusion matrix are computed at."""
 
 FloatMatrix = npt.NDArray[np.float64]
 Combine: TypeAlias = Literal["probability", "log_odds"]
@@ -399,6 +403,8 @@ class Model:
     classes: tuple[str, str]
     estimator: Estimator
     version: str = "unsaved"
+    directory: Path | None = field(default=None, compare=False)
+    """Where the model was loaded from or saved to (its report.html is there), None for one only in memory."""
 
     def proba_from_matrix(self, matrix: FloatMatrix) -> FloatMatrix:
         positive = self.estimator.positive_proba(matrix)
@@ -407,7 +413,7 @@ class Model:
     def labels_from_matrix(self, matrix: FloatMatrix) -> list[str]:
         positive = self.estimator.positive_proba(matrix)
         no, yes = self.classes
-        return [yes if p >= 0.5 else no for p in positive.tolist()]
+        return [yes if p >= DECISION_THRESHOLD else no for p in positive.tolist()]
 
     def predict_proba(self, frame: pd.DataFrame) -> FloatMatrix:
         return self.proba_from_matrix(self.schema.encode_frame(frame))
@@ -436,7 +442,7 @@ class Model:
             base_value=base,
             contributions=np.ascontiguousarray(contributions, dtype=np.float64),
             probabilities=positive,
-            predictions=[yes if p >= 0.5 else no for p in positive.tolist()],
+            predictions=[yes if p >= DECISION_THRESHOLD else no for p in positive.tolist()],
         )
 
     def save(self, directory: Path, *, extra: Mapping[str, Any] | None = None) -> None:
@@ -485,4 +491,5 @@ def load_model(directory: str | Path) -> Model:
         classes=(classes[0], classes[1]),
         estimator=_estimator_from_json(document["estimator"], directory),
         version=document["version"],
+        directory=directory,
     )

@@ -1,7 +1,8 @@
 """Train a Bank Marketing model the way an AutoML run does, small enough to run on a laptop.
 
 Several candidates are scored with stratified k-fold cross-validation, the best by AUC_weighted
-is refit on every row, and the leaderboard is kept with the model so a user can see why it won.
+is refit on every row, and the leaderboard is kept with the model so a user can see why it won: in
+metrics.json, and in report.html with the winner's out-of-fold curves (report.py).
 """
 
 # ruff: noqa: E402 (the extra is checked before its libraries are imported: a missing one is one clear line)
@@ -32,7 +33,9 @@ from sklearn.model_selection import StratifiedKFold
 from ..bankmarketing.schema import COLUMN_NAMES, COLUMN_TYPES, LABEL
 from .errors import TrainingDataError
 from .model import (
+    DECISION_THRESHOLD,
     METRICS_FILE,
+    REPORT_FILE,
     Estimator,
     FloatMatrix,
     InputSchema,
@@ -267,6 +270,19 @@ class CandidateScore:
         }
 
 
+@dataclass(frozen=True)
+class OutOfFold:
+    """The winner's cross-validated predictions: every row scored by the fold's model that did not train on it.
+
+    What the report's curves, calibration and confusion matrix are drawn from, so they show how the model does on
+    rows it has not seen, as the leaderboard's numbers do."""
+
+    labels: IntArray  # 1 for the positive class, model.classes[1]
+    proba: FloatMatrix  # P(positive class)
+    fold: IntArray  # the fold that scored the row, 0-based
+    threshold: float = DECISION_THRESHOLD  # the served model's rule: positive when P >= threshold
+
+
 @dataclass
 class TrainingResult:
     model: Model
@@ -276,6 +292,7 @@ class TrainingResult:
     positive_rate: float
     source: str
     seconds: float
+    out_of_fold: OutOfFold
 
     @property
     def winner(self) -> CandidateScore:
@@ -295,24 +312,29 @@ class TrainingResult:
         }
 
     def save(self, out: str | Path) -> Path:
-        """Write into a temporary sibling and rename, so a failed run never leaves half a model."""
+        """Write into a temporary sibling and rename, so a failed run never leaves half a model (or a report
+        of another model beside it)."""
+        from .report import render_report  # the report is rendered after the model: it shows its version
+
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
             self.model.save(tmp, extra={"training": {"rows": self.rows, "source": self.source}})
             (tmp / METRICS_FILE).write_bytes(orjson.dumps(self.metrics_json(), option=orjson.OPT_INDENT_2))
+            (tmp / REPORT_FILE).write_text(render_report(self), encoding="utf-8")
             if out.exists():
                 shutil.rmtree(out)
             tmp.rename(out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self.model.directory = out
         return out
 
 
 def _score(y: IntArray, proba: FloatMatrix) -> dict[str, float]:
-    predicted = (proba >= 0.5).astype(np.int64)
+    predicted = (proba >= DECISION_THRESHOLD).astype(np.int64)
     return {
         "accuracy": float(accuracy_score(y, predicted)),
         # For two classes the class-weighted one-vs-rest AUC equals the plain AUC.
@@ -350,16 +372,25 @@ def train(
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     splits = list(splitter.split(x, y))
 
+    fold_of = np.empty(len(y), dtype=np.int64)
+    for k, (_, test_idx) in enumerate(splits):
+        fold_of[test_idx] = k
+
     leaderboard: list[CandidateScore] = []
+    out_of_fold: dict[str, FloatMatrix] = {}
     for name in names:
         fit = CANDIDATES[name]
         fold_scores: list[dict[str, float]] = []
         fit_time = 0.0
+        predicted = np.empty(len(y), dtype=np.float64)
         for train_idx, test_idx in splits:
             t0 = time.perf_counter()
             estimator = fit(x[train_idx], y[train_idx], schema, seed)
-            fit_time += time.perf_counter() - t0
-            fold_scores.append(_score(y[test_idx], estimator.positive_proba(x[test_idx])))
+            seconds = time.perf_counter() - t0
+            fit_time += seconds
+            predicted[test_idx] = estimator.positive_proba(x[test_idx])
+            fold_scores.append({**_score(y[test_idx], predicted[test_idx]), "fit_seconds": seconds})
+        out_of_fold[name] = predicted
         score = CandidateScore(
             name=name,
             accuracy=float(np.mean([f["accuracy"] for f in fold_scores])),
@@ -383,6 +414,7 @@ def train(
         positive_rate=float(y.mean()),
         source=source,
         seconds=time.perf_counter() - started,
+        out_of_fold=OutOfFold(labels=y, proba=out_of_fold[best.name], fold=fold_of),
     )
 
 

@@ -76,7 +76,8 @@ def test_a_good_token_opens_every_route_and_no_token_opens_none(entra_endpoint: 
     assert score(endpoint, data).json()["Results"][0] in ("yes", "no")
     assert httpx.get(base + "/predict", headers=data).status_code == 404  # past auth, then no such route
     assert httpx.get(endpoint.scoring_uri, headers=data).status_code == 405
-    for path in ("/", "/swagger.json", "/score", "/predict", "/jobs", PIPELINE):
+    assert httpx.get(base + "/report", headers=data).status_code in (200, 404)  # past auth: the model may have none
+    for path in ("/", "/swagger.json", "/report", "/score", "/predict", "/jobs", PIPELINE):
         anonymous = httpx.request("POST" if path in ("/score", "/jobs") else "GET", base + path)
         assert anonymous.status_code == 401, path
         assert anonymous.headers["www-authenticate"] == "Bearer"  # RFC 6750: no error code without a token
@@ -387,6 +388,7 @@ def test_key_auth_guards_the_new_routes_and_leaves_the_rest_as_it_was(endpoint: 
         assert httpx.post(base + path, json={}, headers=auth(SECONDARY)).status_code != 401
     assert httpx.get(base + "/").status_code == 200
     assert httpx.get(base + "/swagger.json").status_code == 200
+    assert httpx.get(base + "/report").status_code in (200, 404)  # open, as the swagger: a page about the model
     assert httpx.get(base + "/predict").status_code == 404
     assert httpx.get(endpoint.scoring_uri).status_code == 405
 

@@ -105,6 +105,7 @@ def test_a_run_retrains_and_the_endpoint_then_serves_the_model_it_trained(
         proba_after = np.asarray(proba(http))
         np.testing.assert_allclose(proba_after, trained.predict_proba(ROWS), rtol=1e-12)
         assert not np.allclose(proba_after, proba_before, atol=1e-3)
+        assert http.get("/report").content == (runs / run_id / "model" / "report.html").read_bytes()  # its report
 
         refused = http.post(pipeline_run(run_id) + "/cancel", json={})
         assert refused.status_code == 409 and "already Completed" in refused.json()["message"]

@@ -28,7 +28,8 @@ def test_cli_trains_synthetic_and_writes_a_complete_model_directory(tmp_path: Pa
     assert result.exit_code == 0, result.output
     for name in ("LightGBM", "LogisticRegression", "VotingEnsemble", "AUC_weighted", "fit s/fold"):
         assert name in result.output
-    assert {p.name for p in out.iterdir()} >= {"model.json", "schema.json", "metrics.json"}
+    assert {p.name for p in out.iterdir()} >= {"model.json", "schema.json", "metrics.json", "report.html"}
+    assert f"Training report: {(out / 'report.html').resolve()}" in result.output
     metrics = json.loads((out / "metrics.json").read_text())
     names = [c["name"] for c in metrics["candidates"]]
     assert len(names) == 4 and metrics["winner"] in names
