@@ -72,10 +72,11 @@ def docs(
                     markup=True,
                 )
             configure_access_log()
-            if open_browser:
+            if open_browser:  # on a thread: a browser command that waits until it is closed must not block serving
+                import threading
                 import webbrowser
 
-                webbrowser.open(server.url)
+                threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
             server.run()
     except BankscoreError as exc:
         from .._exceptions import APIError

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,15 @@ BODY = {"Inputs": {"data": [dict(r) for r in SAMPLE_ROWS]}}
 def test_docs_serves_the_page_and_scores_with_the_key_until_interrupted(endpoint: Any, tmp_path: Path) -> None:
     port = free_port()
     stderr_path = tmp_path / "docs.err"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BANKSCORE_KEY")} | {"BANKSCORE_KEY": PRIMARY}
+    opened = tmp_path / "opened.txt"
+    # --open hands the URL to the browser webbrowser finds; $BROWSER names it (here: a script that notes the URL).
+    browser = f"{sys.executable} -c \"import sys; open(sys.argv[1], 'w').write(sys.argv[2])\" {opened} %s"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BANKSCORE_KEY")}
+    env |= {"BANKSCORE_KEY": PRIMARY, "BROWSER": browser}
     base = f"http://127.0.0.1:{port}"
     with open(stderr_path, "wb") as stderr:
         proc = subprocess.Popen(
-            [BANKSCORE, "docs", "--endpoint", endpoint.scoring_uri, "--port", str(port)],
+            [BANKSCORE, "docs", "--endpoint", endpoint.scoring_uri, "--port", str(port), "--open"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
@@ -56,6 +61,7 @@ def test_docs_serves_the_page_and_scores_with_the_key_until_interrupted(endpoint
                 proc.wait()
                 raise
     assert code == 130, "Ctrl+C stops it cleanly, with the exit code every command gives it"
+    assert opened.read_text() == f"{base}/"
     text = stderr_path.read_text()
     first, *rest = text.splitlines()
     assert first.startswith(f"Swagger UI for bankscore-local (Swagger 2.0) at {base}/ ")

@@ -300,6 +300,14 @@ def test_openapi_30_rewrites_what_3_1_schemas_say_differently() -> None:
     assert document["openapi"] == "3.1.0", "the original is left as it was"
 
 
+def test_what_the_proxy_shows_of_an_endpoint_holds_no_secret() -> None:
+    proxy = DocsProxy("https://user:hunter2@svc.westeurope.inference.ml.azure.com/score?code=abc#x", key=PRIMARY)
+    assert proxy.target == "https://svc.westeurope.inference.ml.azure.com/score"
+    assert docs_proxy.shown_url("http://[::1]:5001/score") == "http://[::1]:5001/score"
+    assert PRIMARY not in repr(proxy) and "hunter2" not in repr(proxy)
+    assert proxy.sends_credential and proxy.credential_kind == "key"
+
+
 def test_a_document_without_a_score_operation_is_refused_by_name() -> None:
     with pytest.raises(ContractError, match="no POST /score operation"):
         same_origin_document({"swagger": "2.0", "paths": {"/pets": {"get": {}}}})
