@@ -160,10 +160,17 @@ SWAGGER_FALLBACK_VERSIONS: Final = ("3", "3.1")
 _SUPPORTED_VERSIONS = re.compile(r"[Ss]upported (?:swagger )?versions: \[([^\]]*)\]")
 
 SwaggerDiscovery = Generator[str, "httpx.Response | httpx.HTTPError", Contract]
+DocumentDiscovery = Generator[str, "httpx.Response | httpx.HTTPError", dict[str, Any]]
 
 
 def discover_swagger(url: str) -> SwaggerDiscovery:
-    """Find the contract the way Microsoft's server offers it, free of I/O so both clients share it.
+    """Find the contract the way Microsoft's server offers it (`discover_document`), and read it."""
+    document = yield from discover_document(url)
+    return parse_swagger(document)
+
+
+def discover_document(url: str) -> DocumentDiscovery:
+    """Find the swagger document the way Microsoft's server offers it, free of I/O so both clients share it.
 
     Yields each URL to GET and receives its answer (or the httpx error). The default document is
     Swagger 2.0; a script whose input Swagger 2.0 can't describe (a row mixing numbers and text, as
@@ -175,7 +182,7 @@ def discover_swagger(url: str) -> SwaggerDiscovery:
     if isinstance(answer, httpx.HTTPError):
         raise swagger_fetch_error(url, answer)
     if answer.status_code != 404 or "version" in parse_qs(urlsplit(url).query):
-        return swagger_from_response(url, answer)  # the document, or an error that another version won't mend
+        return document_from_response(url, answer)  # the document, or an error that another version won't mend
     first = answer
     tried = []
     for version in _fallback_versions(answer.content):
@@ -184,7 +191,7 @@ def discover_swagger(url: str) -> SwaggerDiscovery:
         if isinstance(reply, httpx.HTTPError):
             raise swagger_fetch_error(candidate, reply)
         if reply.status_code == 200:
-            return swagger_from_response(candidate, reply)
+            return document_from_response(candidate, reply)
         tried.append(f"?version={version} HTTP {reply.status_code}")
     also = f" (also tried {', '.join(tried)})" if tried else ""
     raise ContractError(
@@ -209,6 +216,11 @@ def _with_version(url: str, version: str) -> str:
 
 
 def swagger_from_response(url: str, response: httpx.Response) -> Contract:
+    return parse_swagger(document_from_response(url, response))
+
+
+def document_from_response(url: str, response: httpx.Response) -> dict[str, Any]:
+    """The swagger document a 200 holds (a JSON object), or the error the answer means."""
     if response.status_code == 401:  # asked again with the key or token, and still refused: that is the problem
         said = describe(401, response.headers, response.content)
         raise AuthenticationError(
@@ -223,7 +235,9 @@ def swagger_from_response(url: str, response: httpx.Response) -> Contract:
         document = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         raise ContractError(f"GET {url} did not answer JSON: {_preview(response.content)}") from None
-    return parse_swagger(document)
+    if not isinstance(document, dict):
+        raise ContractError(f"GET {url} answered {type(document).__name__}, not a swagger object")
+    return document
 
 
 def swagger_fetch_error(url: str, exc: httpx.HTTPError) -> ContractError:

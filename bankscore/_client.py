@@ -7,6 +7,7 @@ Both clients make the same decisions (in `_base_client`); they differ only in ho
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,7 +27,7 @@ from ._base_client import (
     Sleep,
     attempts,
     check_method,
-    discover_swagger,
+    discover_document,
     health_uri,
     request_headers,
     scoring_uri,
@@ -152,13 +153,14 @@ class _ClientBase:
             adaptive_concurrency=adaptive_concurrency,
         )
         authorizer = _authorizer(options.endpoint, key, secondary_key, key_file, credential, scope)
-        if isinstance(swagger, Contract):
-            self._setup(options, authorizer, None, swagger)
-        else:
-            self._setup(options, authorizer, swagger, None)
+        self._setup(options, authorizer, swagger, swagger if isinstance(swagger, Contract) else None)
 
     def _setup(
-        self, options: ClientOptions, credential: Authorizer, swagger: SwaggerSource, contract: Contract | None
+        self,
+        options: ClientOptions,
+        credential: Authorizer,
+        swagger: SwaggerSource | Contract,
+        contract: Contract | None,
     ) -> None:
         self._options = options
         self._credential = credential
@@ -244,11 +246,21 @@ class _ClientBase:
 
     def _contract_from_source(self) -> Contract | None:
         """The contract when it needs no network: a dict or a file; None means fetch it."""
+        document = self._document_from_source()
+        return None if document is None else parse_swagger(document)
+
+    def _document_from_source(self) -> dict[str, Any] | None:
+        """The swagger document when it needs no network (a copy of a dict, or a file); None means fetch it."""
         source = self._swagger
+        if isinstance(source, Contract):
+            raise ContractError(
+                "this client was given a Contract, which keeps no swagger document; "
+                "pass swagger= a document, a saved swagger.json or its URL to get one"
+            )
         if isinstance(source, Mapping):
-            return parse_swagger(source)
+            return copy.deepcopy(dict(source))
         if isinstance(source, Path) or (isinstance(source, str) and not source.startswith(("http://", "https://"))):
-            return parse_swagger(load_swagger_file(source))
+            return load_swagger_file(source)
         return None
 
     def _swagger_url(self) -> str:
@@ -334,7 +346,21 @@ class ScoringClient(_ClientBase):
         return self._contract
 
     def _fetch_contract(self) -> Contract:
-        steps = discover_swagger(self._swagger_url())
+        return parse_swagger(self._fetch_document())
+
+    def swagger(self) -> dict[str, Any]:
+        """The endpoint's swagger document as published, found as the contract is (`swagger=`, else
+        `<endpoint base>/swagger.json` with the OpenAPI-3 fallback), checked to be a scoring service's.
+
+        For tools that show or rewrite the document itself (`bankscore docs`); fetched anew on each call, so a
+        retrained model's document shows. Raises ContractError as `contract` does.
+        """
+        document = self._document_from_source() or self._fetch_document()
+        parse_swagger(document)
+        return document
+
+    def _fetch_document(self) -> dict[str, Any]:
+        steps = discover_document(self._swagger_url())
         url = next(steps)
         while True:
             answer: httpx.Response | httpx.HTTPError
@@ -345,8 +371,8 @@ class ScoringClient(_ClientBase):
             try:
                 url = steps.send(answer)
             except StopIteration as done:
-                contract: Contract = done.value
-                return contract
+                document: dict[str, Any] = done.value
+                return document
 
     @property
     def row_model(self) -> type[BaseModel]:
@@ -588,7 +614,16 @@ class AsyncScoringClient(_ClientBase):
         return self._contract
 
     async def _fetch_contract(self) -> Contract:
-        steps = discover_swagger(self._swagger_url())
+        return parse_swagger(await self._fetch_document())
+
+    async def swagger(self) -> dict[str, Any]:
+        """The endpoint's swagger document as published (see `ScoringClient.swagger`), fetched anew each call."""
+        document = self._document_from_source() or await self._fetch_document()
+        parse_swagger(document)
+        return document
+
+    async def _fetch_document(self) -> dict[str, Any]:
+        steps = discover_document(self._swagger_url())
         url = next(steps)
         while True:
             answer: httpx.Response | httpx.HTTPError
@@ -599,8 +634,8 @@ class AsyncScoringClient(_ClientBase):
             try:
                 url = steps.send(answer)
             except StopIteration as done:
-                contract: Contract = done.value
-                return contract
+                document: dict[str, Any] = done.value
+                return document
 
     @property
     def row_model(self) -> type[BaseModel]:

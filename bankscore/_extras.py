@@ -15,7 +15,7 @@ from typing import Final
 from ._exceptions import MissingDependencyError
 
 EXTRAS: Final[dict[str, tuple[str, ...]]] = {
-    "server": ("uvicorn", "lightgbm", "sklearn", "pyarrow", "platformdirs", "filelock"),
+    "server": ("uvicorn", "lightgbm", "sklearn", "pyarrow", "platformdirs", "filelock", "swagger_ui_bundle"),
     "files": ("pyarrow", "openpyxl"),
     "excel": ("xlwings", "keyring", "openpyxl"),
     "loadtest": ("locust",),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from .._exceptions import MissingDependencyError
-from . import batch, excel, importance, inspect, loadtest, pipeline, report, score, serve, train
+from . import batch, docs, excel, importance, inspect, loadtest, pipeline, report, score, serve, train
 from ._app import EXIT_USAGE, app, say_error
 
 __all__ = ["app", "main"]
@@ -22,6 +22,7 @@ for command in (
     inspect.schema,
     inspect.health,
     inspect.codegen,
+    docs.docs,
     importance.importance,
     loadtest.loadtest,
 ):

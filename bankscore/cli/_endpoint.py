@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -51,22 +52,27 @@ SwaggerOption = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class Target:
+    """The endpoint a command talks to and what authenticates to it: the embedded endpoint's throwaway `key`,
+    a `key_file`, or `credential` (azure-identity's, for --auth entra); none of them means $BANKSCORE_KEY."""
+
+    endpoint: str
+    key: str | None = field(repr=False)
+    key_file: Path | None
+    credential: Any = field(repr=False)
+    local: Any = None  # the EmbeddedEndpoint started for this command, if any
+
+
 @contextlib.contextmanager
-def scoring_client(
-    endpoint: str | None,
-    key_file: Path | None,
-    swagger: str | None,
-    *,
-    auth: AuthChoice = AuthChoice.key,
-    share_key: bool = False,
-    **options: Any,
-) -> Iterator[ScoringClient]:
-    """A ScoringClient for the configured endpoint, or for the embedded one started just for this command.
+def endpoint_target(
+    endpoint: str | None, key_file: Path | None, *, auth: AuthChoice = AuthChoice.key, share_key: bool = False
+) -> Iterator[Target]:
+    """The configured endpoint, or the embedded one started for this command (and stopped after it).
 
     share_key: put the embedded endpoint's throwaway key in this process's environment, where the
     worker processes it starts (Dask) find it; never on a command line.
     """
-    from .. import ScoringClient
     from .._exceptions import KeySourceError
 
     endpoint = endpoint or os.environ.get("BANKSCORE_ENDPOINT") or None
@@ -98,30 +104,52 @@ def scoring_client(
                 f"No endpoint configured (--endpoint or BANKSCORE_ENDPOINT): using the embedded local endpoint "
                 f"at {endpoint} ({local.app.model.name}, version {local.app.model.version})."
             )
-        if "concurrency" not in options:
-            # The embedded endpoint scores on this machine's cores: more requests in flight only contend.
-            options["concurrency"] = (os.cpu_count() or 2) if local is not None else 4
-        if "batch_rows" not in options:
-            # No network and no gateway timeout in between: fewer, larger requests cost less per row.
-            options["batch_rows"] = 5_000 if local is not None else 1_000
-        try:
-            if credential is not None:
-                client = ScoringClient(endpoint, credential=credential, swagger=swagger, **options)
-            else:
-                client = ScoringClient(endpoint, key=key, key_file=key_file, swagger=swagger, **options)
-        except KeySourceError as exc:
-            fail(str(exc))
-        with client:
-            yield client
+        yield Target(endpoint, key, key_file, credential, local)
+    finally:
+        if local is not None:
+            local.stop()
+
+
+@contextlib.contextmanager
+def scoring_client(
+    endpoint: str | None,
+    key_file: Path | None,
+    swagger: str | None,
+    *,
+    auth: AuthChoice = AuthChoice.key,
+    share_key: bool = False,
+    **options: Any,
+) -> Iterator[ScoringClient]:
+    """A ScoringClient for the configured endpoint, or for the embedded one started just for this command
+    (`endpoint_target`); a library error in the command is one line and the exit code it means."""
+    from .. import ScoringClient
+    from .._exceptions import KeySourceError
+
+    try:
+        with endpoint_target(endpoint, key_file, auth=auth, share_key=share_key) as target:
+            if "concurrency" not in options:
+                # The embedded endpoint scores on this machine's cores: more requests in flight only contend.
+                options["concurrency"] = (os.cpu_count() or 2) if target.local is not None else 4
+            if "batch_rows" not in options:
+                # No network and no gateway timeout in between: fewer, larger requests cost less per row.
+                options["batch_rows"] = 5_000 if target.local is not None else 1_000
+            try:
+                if target.credential is not None:
+                    client = ScoringClient(target.endpoint, credential=target.credential, swagger=swagger, **options)
+                else:
+                    client = ScoringClient(
+                        target.endpoint, key=target.key, key_file=key_file, swagger=swagger, **options
+                    )
+            except KeySourceError as exc:
+                fail(str(exc))
+            with client:
+                yield client
     except BankscoreError as exc:
         from .._exceptions import APIError, InputValidationError
 
         if isinstance(exc, InputValidationError):
             fail(one_line(exc))
         fail(str(exc), EXIT_FAILURE if isinstance(exc, APIError) else EXIT_USAGE)
-    finally:
-        if local is not None:
-            local.stop()
 
 
 def entra_credential(auth: AuthChoice, key_file: Path | None) -> Any:

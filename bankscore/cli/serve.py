@@ -105,7 +105,7 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Run the embedded Azure-compatible scoring endpoint (GET /, GET /swagger.json, POST /score).
+    """Run the embedded Azure-compatible scoring endpoint (GET /, GET /swagger.json, POST /score; GET /docs).
 
     Auth is a key by default (as ACI/AKS), Microsoft Entra tokens with --auth entra --jwks FILE (as an
     `aad_token` endpoint: every route then needs a token), or off with --no-auth."""

@@ -1,7 +1,8 @@
 """The server wing (`pip install "bankscore[server]"`): the embedded Azure-compatible endpoint and its trainer.
 
 `app` answers as an Azure ML service does, `runner` serves it (foreground or a background thread),
-`model` is the model directory format, `training` the AutoML-like trainer. Nothing in the SDK imports
+`model` is the model directory format, `training` the AutoML-like trainer, `swagger_ui` the Swagger UI pages and
+`docs_proxy` the proxy of `bankscore docs`. Nothing in the SDK imports
 this package; the CLI and the tests do. Without the extra, the modules that need it (`model`, and
 `runner`, which everything else leans on) raise one clear `MissingDependencyError`; `errors` needs
 nothing, so `except bankscore.TrainingDataError` works in a core install too.
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app import ScoringApp
     from .auth import KeyRing, resolve_keys
+    from .docs_proxy import DocsProxy, DocsServer
     from .errors import ModelLoadError, TrainingDataError
     from .faults import FaultPlan
     from .model import Model, load_model
@@ -25,6 +27,8 @@ _EXPORTS = {
     "start_local_endpoint": "runner",
     "ScoringApp": "app",
     "KeyRing": "auth",
+    "DocsProxy": "docs_proxy",
+    "DocsServer": "docs_proxy",
     "resolve_keys": "auth",
     "FaultPlan": "faults",
     "Model": "model",
@@ -33,6 +37,8 @@ _EXPORTS = {
     "TrainingDataError": "errors",
 }
 __all__ = [
+    "DocsProxy",
+    "DocsServer",
     "EmbeddedEndpoint",
     "EndpointConfig",
     "FaultPlan",

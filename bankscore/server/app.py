@@ -28,6 +28,7 @@ from .jobs import Request, Service
 from .model import REPORT_FILE, Explanation, Model
 from .payload import BodyParser, ClientError, RowError, ScoreRequest, ServedEnvelope
 from .swagger import SWAGGER_VERSIONS, schemaless_swagger, swagger_v2, swagger_v3, swagger_v31
+from .swagger_ui import answer as docs_answer
 
 if TYPE_CHECKING:  # the validator brings PyJWT along; an app with key auth never imports it
     from .batch import BatchService
@@ -297,6 +298,9 @@ class ScoringApp:
             return await self._send(send, exchange, 200, document, b"application/json")
         if path == "/report":
             return await self._report(method, send, exchange)
+        docs = docs_answer(path, method, self.title, mode="endpoint")
+        if docs is not None:  # Swagger UI for this endpoint's own swagger; open as the swagger is
+            return await self._send(send, exchange, docs.status, docs.body, docs.content_type, list(docs.headers))
         for service in self._services:
             if service.owns(path):
                 return await self._service(service, scope, receive, send, headers, exchange)
@@ -304,7 +308,9 @@ class ScoringApp:
             send,
             exchange,
             404,
-            {"message": f"No route {path}; this service answers GET /, GET /swagger.json, GET /report and POST /score"},
+            {
+                "message": f"No route {path}; this service answers GET /, GET /swagger.json, GET /docs, GET /report and POST /score"
+            },
         )
 
     # ------------------------------------------------------------------------------ auth

@@ -150,3 +150,44 @@ def test_an_example_beside_the_schema_or_among_examples_is_found() -> None:
     del media["example"]
     media["examples"] = {"two rows": {"summary": "the sample", "value": copy.deepcopy(example)}}
     assert parse_swagger(document).example == example
+
+
+# ------------------------------------------------------------------------------------------- the raw document
+
+
+def test_swagger_returns_the_document_the_fallback_found_fetched_anew_each_time(make_client: ClientFactory) -> None:
+    routes = {"GET /swagger.json": NOT_2, "GET /swagger.json?version=3": Answer(200, OPENAPI3)}
+    with CannedServer(routes) as server, make_client(server.scoring_uri) as client:
+        document = client.swagger()
+        assert document == json.loads(OPENAPI3)
+        document["info"]["title"] = "changed here"
+        assert client.swagger()["info"]["title"] == json.loads(OPENAPI3)["info"]["title"]
+        assert server.targets() == ["/swagger.json", "/swagger.json?version=3"] * 2
+
+
+def test_swagger_of_a_saved_file_or_a_dict_needs_no_endpoint_and_a_contract_has_none(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    saved = tmp_path / "swagger.json"
+    saved.write_bytes(OPENAPI31)
+    unreachable = "http://127.0.0.1:9/score"
+    with make_client(unreachable, swagger=saved) as client:
+        assert client.swagger() == json.loads(OPENAPI31)
+    given = json.loads(OPENAPI3)
+    with make_client(unreachable, swagger=given) as client:
+        copied = client.swagger()
+        copied["paths"].clear()
+        assert client.swagger() == given, "a copy: the caller's dict is never changed through it"
+    with make_client(unreachable, swagger=parse_swagger(given)) as client, pytest.raises(ContractError) as caught:
+        client.swagger()
+    assert "keeps no swagger document" in str(caught.value) and "swagger=" in str(caught.value)
+
+
+def test_swagger_refuses_a_document_that_is_no_scoring_service(make_client: ClientFactory) -> None:
+    petstore = Answer(200, b'{"swagger": "2.0", "info": {"title": "pets"}, "paths": {"/pets": {"get": {}}}}')
+    with (
+        CannedServer({"GET /swagger.json": petstore}) as server,
+        make_client(server.scoring_uri) as client,
+        pytest.raises(ContractError, match=r"no POST /score operation \(paths: /pets\)"),
+    ):
+        client.swagger()

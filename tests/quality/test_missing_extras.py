@@ -47,10 +47,11 @@ def _assert_one_line(result: subprocess.CompletedProcess[str], extra: str) -> No
         (["serve", "--port", "0"], ("uvicorn",), "server"),
         (["train", "--rows", "200"], ("lightgbm",), "server"),
         (["score", "examples/customers.csv"], ("uvicorn",), "server"),
+        (["docs", "--port", "0"], ("swagger_ui_bundle",), "server"),
         (["loadtest", "-n", "1"], ("locust",), "loadtest"),
         (["excel", "template", "-o", "never.xlsm"], ("xlwings",), "excel"),
     ],
-    ids=["serve", "train", "score-with-no-endpoint", "loadtest", "excel"],
+    ids=["serve", "train", "score-with-no-endpoint", "docs", "loadtest", "excel"],
 )
 def test_cli_names_the_extra_to_install(args: list[str], blocked: tuple[str, ...], extra: str) -> None:
     _assert_one_line(_cli(args, blocked), extra)

@@ -3,8 +3,9 @@
 `ClientFactory("sync")` makes real `ScoringClient`s. `ClientFactory("async")` makes `AsyncTwin`s: a real
 `AsyncScoringClient` whose every coroutine is run to completion on one event loop the twin owns (an
 `asyncio.Runner` kept for the twin's lifetime). Both take `ScoringClient`'s constructor arguments and answer
-`predict`, `predict_proba`, `score_table`, `prepare`, `health`, `contract`, `row_model`, `endpoint`, `options`,
-`with_options`, `close` and `with`, so a test written once drives either client. Imports only the core SDK.
+`predict`, `predict_proba`, `score_table`, `prepare`, `health`, `swagger`, `contract`, `row_model`, `endpoint`,
+`options`, `with_options`, `close` and `with`, so a test written once drives either client. Imports only the core
+SDK.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class AsyncTwin:
 
     def health(self) -> bool:
         return self.run(self.client.health())
+
+    def swagger(self) -> dict[str, Any]:
+        return self.run(self.client.swagger())
 
     def predict(self, rows: Any, **kwargs: Any) -> Any:
         return self.run(self.client.predict(rows, **kwargs))
