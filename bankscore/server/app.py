@@ -309,7 +309,8 @@ class ScoringApp:
             exchange,
             404,
             {
-                "message": f"No route {path}; this service answers GET /, GET /swagger.json, GET /docs, GET /report and POST /score"
+                "message": f"No route {path}; this service answers GET /, GET /swagger.json, GET /docs, GET /report "
+                "and POST /score"
             },
         )
 
