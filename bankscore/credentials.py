@@ -31,6 +31,8 @@ KEY_ENV: Final = "BANKSCORE_KEY"
 SECONDARY_KEY_ENV: Final = "BANKSCORE_SECONDARY_KEY"
 KEY_FILE_ENV: Final = "BANKSCORE_KEY_FILE"
 AUTH_ENV: Final = "BANKSCORE_AUTH"
+KEYRING_SERVICE: Final = "bankscore"  # the OS keyring's service name; the user name is the scoring URI
+LOCAL_KEYRING_USER: Final = "local"  # the keyring user name for "no endpoint configured"
 
 ML_SCOPE: Final = "https://ml.azure.com/.default"
 """Online endpoints in `aad_token` mode and batch endpoints take tokens for Azure ML's data plane."""
@@ -356,6 +358,28 @@ def default_azure_credential() -> TokenCredential:
     identity = require("azure.identity", "azure", "Microsoft Entra ID auth (--auth entra)")
     credential: TokenCredential = identity.DefaultAzureCredential()
     return credential
+
+
+def keyring_key(endpoint: str | None) -> str | None:
+    """The key `bankscore excel set-key` stored for this endpoint in the OS keyring, if there is a keyring and
+    it has one; the keyring is optional (the `excel` extra), so its absence is no error."""
+    try:
+        import keyring
+        from keyring.errors import KeyringError
+    except ImportError:
+        return None
+    try:
+        found: str | None = keyring.get_password(KEYRING_SERVICE, endpoint or LOCAL_KEYRING_USER)
+    except (KeyringError, RuntimeError):
+        return None
+    return found
+
+
+def store_key(endpoint: str, key: str) -> None:
+    """Keep the key in the OS keyring (Windows Credential Manager, macOS Keychain, Secret Service)."""
+    import keyring
+
+    keyring.set_password(KEYRING_SERVICE, endpoint, key)
 
 
 def read_key_file(path: str | Path) -> tuple[str, str | None]:

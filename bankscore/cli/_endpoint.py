@@ -27,7 +27,8 @@ KeyFileOption = Annotated[
     typer.Option(
         "--key-file",
         help="File with the key (line 1) and optional secondary key (line 2). "
-        "Default: $BANKSCORE_KEY / $BANKSCORE_SECONDARY_KEY.",
+        "Default: $BANKSCORE_KEY / $BANKSCORE_SECONDARY_KEY, else the endpoint's key in the OS keyring "
+        "(`bankscore excel set-key`).",
     ),
 ]
 
@@ -74,6 +75,7 @@ def endpoint_target(
     worker processes it starts (Dask) find it; never on a command line.
     """
     from .._exceptions import KeySourceError
+    from ..credentials import keyring_key
 
     endpoint = endpoint or os.environ.get("BANKSCORE_ENDPOINT") or None
     credential = entra_credential(auth, key_file)
@@ -104,6 +106,10 @@ def endpoint_target(
                 f"No endpoint configured (--endpoint or BANKSCORE_ENDPOINT): using the embedded local endpoint "
                 f"at {endpoint} ({local.app.model.name}, version {local.app.model.version})."
             )
+        elif credential is None and key_file is None and not _key_in_environment():
+            key = keyring_key(endpoint)  # what `bankscore excel set-key` stored, if the keyring has it
+            if key is not None and share_key:
+                os.environ["BANKSCORE_KEY"] = key
         yield Target(endpoint, key, key_file, credential, local)
     finally:
         if local is not None:
@@ -150,6 +156,12 @@ def scoring_client(
         if isinstance(exc, InputValidationError):
             fail(one_line(exc))
         fail(str(exc), EXIT_FAILURE if isinstance(exc, APIError) else EXIT_USAGE)
+
+
+def _key_in_environment() -> bool:
+    from ..credentials import KEY_ENV, KEY_FILE_ENV
+
+    return bool(os.environ.get(KEY_ENV) or os.environ.get(KEY_FILE_ENV))
 
 
 def entra_credential(auth: AuthChoice, key_file: Path | None) -> Any:

@@ -44,7 +44,7 @@ def excel_set_key(
 ) -> None:
     """Store an endpoint's key in the OS keyring for the add-in (asked for, never on the command line)."""
     _need_excel()
-    from ..excel.settings import store_key
+    from ..credentials import store_key
 
     endpoint = endpoint or os.environ.get("BANKSCORE_ENDPOINT")
     if not endpoint:

@@ -20,12 +20,10 @@ from typing import Any, Final
 from .. import ScoringClient
 from .._exceptions import BankscoreError
 from .._types import AuthMode
-from ..credentials import AUTH_ENV, KEY_ENV, KEY_FILE_ENV, default_azure_credential
+from ..credentials import AUTH_ENV, KEY_ENV, KEY_FILE_ENV, default_azure_credential, keyring_key
 from .core import ExcelScorer, RowCache, normalise
 
 SETTINGS_SHEET: Final = "Settings"
-KEYRING_SERVICE: Final = "bankscore"
-LOCAL: Final = "local"  # keyring user name for "no endpoint configured"
 UDF_TIMEOUT: Final = 20.0  # one request
 UDF_DEADLINE: Final = 60.0  # a whole range, retries included: well under Excel's ~90 s OLE limit
 _FIELDS: Final = {
@@ -88,26 +86,6 @@ def settings_from_grid(grid: Sequence[Sequence[Any]] | None, env: Mapping[str, s
     if auth == "entra" and key_file is not None:
         raise SettingsError("'Auth' entra and a 'Key file' contradict each other: clear one of them")
     return Settings(endpoint, key_file, timeout, max(cache_minutes, 0.0), "entra" if auth == "entra" else "key")
-
-
-def keyring_key(endpoint: str | None) -> str | None:
-    """The key stored for this endpoint in the OS keyring, if the keyring is there and has one."""
-    try:
-        import keyring
-        from keyring.errors import KeyringError
-    except ImportError:
-        return None
-    try:
-        return keyring.get_password(KEYRING_SERVICE, endpoint or LOCAL)
-    except (KeyringError, RuntimeError):
-        return None
-
-
-def store_key(endpoint: str, key: str) -> None:
-    """Keep the key in the OS keyring (Windows Credential Manager, macOS Keychain, Secret Service)."""
-    import keyring
-
-    keyring.set_password(KEYRING_SERVICE, endpoint, key)
 
 
 class Scorers:

@@ -22,6 +22,7 @@ from bankscore import ScoringClient
 from bankscore.bankmarketing.schema import COLUMN_NAMES
 from bankscore.bankmarketing.synthetic import generate
 from bankscore.cli import app
+from bankscore.credentials import keyring_key
 from bankscore.excel import (
     ExcelScorer,
     RangeError,
@@ -34,7 +35,7 @@ from bankscore.excel import (
 )
 from bankscore.excel.core import MISS
 from bankscore.excel.macros import is_blank, results_block
-from bankscore.excel.settings import SCORERS, Scorers, Settings, keyring_key
+from bankscore.excel.settings import SCORERS, Scorers, Settings
 from bankscore.excel.template import build_template
 from bankscore.server.model import Model
 from tests.support.common import PRIMARY
