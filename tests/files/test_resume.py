@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 import pytest
 
-from bankscore.files import journal_path, write_table
+from bankscore import ScoringClient
+from bankscore.files import journal_path, score_file, write_table
 from tests.support.cli import customers
 from tests.support.common import PRIMARY
 from tests.support.faultproxy import FaultProxy, HoldingProxy
@@ -95,12 +96,14 @@ _REFERENCE: dict[str, bytes] = {}
 
 
 def _reference(proxy: FaultProxy, source: Path, tmp_path: Path, suffix: str) -> bytes:
-    """The output of one uninterrupted run (computed once per format)."""
+    """The output of one uninterrupted run (computed once per format), by the library call the command makes:
+    in this process, as the runs that are stopped and resumed need a process of their own and this one doesn't."""
     if suffix not in _REFERENCE:
         target = tmp_path / f"reference.{suffix}"
-        done, posts = _run(proxy, *_args(source, target))
-        assert done.returncode == 0, done.stderr
-        assert posts == ROWS // BATCH and "resuming" not in done.stderr
+        before, resumed = proxy.posts, []
+        with ScoringClient(proxy.scoring_uri, key=PRIMARY, batch_rows=BATCH, concurrency=2) as client:
+            score_file(client, source, target, chunk_rows=CHUNK, on_resume=resumed.append)
+        assert proxy.posts - before == ROWS // BATCH and not resumed
         assert not journal_path(target).exists(), "a finished run leaves no journal"
         _REFERENCE[suffix] = target.read_bytes()
     return _REFERENCE[suffix]
