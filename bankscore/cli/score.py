@@ -258,14 +258,15 @@ def _score_on_dask(
     from urllib.parse import urlsplit
 
     from ..files import FileFormatError, JobInterrupted
-    from ..integrations.dask import PartitionError
-    from ..integrations.dask import score_file as score_on_cluster
 
     # A scheduler on this machine's loopback runs its workers here too: they reach a loopback endpoint.
     remote = scheduler != "local" and not is_loopback(urlsplit(scheduler).hostname or "")
     with scoring_client(endpoint, key_file, swagger, auth=auth, share_key=True, **options) as client:
         if remote and client.endpoint.startswith(("http://127.0.0.1", "http://localhost")):
             fail("a remote Dask cluster can't reach an endpoint on this machine's loopback; give --endpoint URL")
+        from ..integrations.dask import PartitionError  # after the refusals: dask.dataframe takes a while to import
+        from ..integrations.dask import score_file as score_on_cluster
+
         started = time.monotonic()
         try:
             result = score_on_cluster(

@@ -19,6 +19,8 @@ from bankscore.bankmarketing.synthetic import generate
 from bankscore.explanations import BASE_COLUMN
 from tests.support.common import PRIMARY
 
+pytestmark = pytest.mark.xdist_group("peer")  # with the other tests of the peers: gen_explain starts once
+
 ROWS = generate(60, seed=4, label=False)
 
 

@@ -71,19 +71,37 @@ def test_the_proxy_misbehaves_as_asked(endpoint: Any, fault: str) -> None:
 # ------------------------------------------------------------------------------------------- transient faults
 
 
-@pytest.mark.parametrize("rate", [0.3, 0.5])
-def test_100k_rows_through_transient_faults_lose_and_duplicate_nothing(
-    endpoint: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, rate: float
-) -> None:
-    """A job's budget (no count limit, bounded by time): at 50 % faults some batch fails five times in a row in
-    almost every run of 100 batches, which a fixed five attempts would not survive."""
-    source = tmp_path / "in.csv"
+@pytest.fixture(scope="module")
+def rows_100k(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The input both fault rates score: written once."""
+    source = tmp_path_factory.mktemp("100k") / "in.csv"
     frame = generate(100_000, seed=41, label=False)
     frame.insert(0, "customer_id", range(len(frame)))
     frame.to_csv(source, index=False)
-    clean = tmp_path / "clean.csv"
-    with ScoringClient(endpoint.scoring_uri, key=PRIMARY, batch_rows=1_000, concurrency=4) as client:
-        score_file(client, source, clean)
+    return source
+
+
+_CLEAN: dict[Path, bytes] = {}
+
+
+def _scored_without_faults(endpoint: Any, source: Path, tmp_path: Path) -> bytes:
+    """The file scored straight from the endpoint (once: every test's endpoint serves the same model)."""
+    if source not in _CLEAN:
+        clean = tmp_path / "clean.csv"
+        with ScoringClient(endpoint.scoring_uri, key=PRIMARY, batch_rows=1_000, concurrency=4) as client:
+            score_file(client, source, clean)
+        _CLEAN[source] = clean.read_bytes()
+    return _CLEAN[source]
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.5])
+def test_100k_rows_through_transient_faults_lose_and_duplicate_nothing(
+    endpoint: Any, rows_100k: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, rate: float
+) -> None:
+    """A job's budget (no count limit, bounded by time): at 50 % faults some batch fails five times in a row in
+    almost every run of 100 batches, which a fixed five attempts would not survive."""
+    source = rows_100k
+    clean = _scored_without_faults(endpoint, source, tmp_path)
     base = endpoint.scoring_uri.rsplit("/score", 1)[0]
     faulty = tmp_path / "through-faults.csv"
     with FaultProxy(base, rate=rate, faults=TRANSIENT, seed=5, stall_s=2.0) as proxy:
@@ -94,7 +112,7 @@ def test_100k_rows_through_transient_faults_lose_and_duplicate_nothing(
     assert rate - 0.1 < injected / proxy.posts < rate + 0.1, proxy.injected
     assert set(proxy.injected) == set(TRANSIENT), "every kind of transient fault was exercised"
     assert result.rows == 100_000 and proxy.passed == 100, "each batch answered once, after its faults"
-    assert faulty.read_bytes() == clean.read_bytes(), "same rows, same order, same predictions"
+    assert faulty.read_bytes() == clean, "same rows, same order, same predictions"
     scored = pd.read_csv(faulty, usecols=["customer_id"])
     assert scored["customer_id"].tolist() == list(range(100_000)), "none lost, none duplicated, in order"
     retries = [r for r in caplog.records if "retry" in r.getMessage().lower()]

@@ -154,7 +154,10 @@ PARTS = 8  # the blocksize is the input's size / PARTS: about 8 partitions of ~7
 WINDOW = 4  # partitions bdask.iter_computed has in flight at once
 ONE_POST = 5_000  # batch_rows above a partition's rows: one POST per partition, so POSTs count partitions
 
-# The Python API in a child process, so it can be killed (-9) or interrupted (SIGINT) like a CLI run.
+# The Python API in a child process with a LocalCluster of its own, so it can be killed (-9) or interrupted
+# (SIGINT) like a CLI run. The runs that are not stopped (the reference, the resume after the stop) run here,
+# on the module's cluster: what a stopped run left on disk is all a resume reads, and each child costs a
+# cluster's start and its worker's imports.
 RUNNER = """
 import sys
 from bankscore.files import JobInterrupted
@@ -212,11 +215,16 @@ def _journaled(target: Path) -> int:
         return -1
 
 
-def _run_api(proxy: HoldingProxy, source: Path, target: Path) -> tuple[subprocess.CompletedProcess[str], int]:
+def _run_api(cluster: Client, proxy: HoldingProxy, source: Path, target: Path) -> tuple[list[int], int]:
+    """The job to its end on the module's cluster: the rows each resume reported, and how many POSTs it sent."""
     before = proxy.posts
-    env = {**os.environ, "BANKSCORE_KEY": PRIMARY}
-    done = subprocess.run(_command(proxy, source, target), capture_output=True, text=True, timeout=180, env=env)
-    return done, proxy.posts - before
+    resumed: list[int] = []
+    done = bdask.score_file(
+        source, target, scheduler=cluster.scheduler.address, blocksize=_blocksize(source), proba=True,
+        endpoint=proxy.scoring_uri, batch_rows=ONE_POST, on_resume=lambda found: resumed.append(found.rows),
+    )  # fmt: skip
+    assert done.rows == RESUME_ROWS
+    return resumed, proxy.posts - before
 
 
 def _stop_after(proxy: HoldingProxy, source: Path, target: Path, partitions: int, sig: int) -> tuple[int, str, int]:
@@ -246,47 +254,45 @@ def _stop_after(proxy: HoldingProxy, source: Path, target: Path, partitions: int
 _UNINTERRUPTED: dict[str, bytes] = {}
 
 
-def _uninterrupted(proxy: HoldingProxy, source: Path, tmp_path: Path, suffix: str) -> bytes:
+def _uninterrupted(cluster: Client, proxy: HoldingProxy, source: Path, tmp_path: Path, suffix: str) -> bytes:
     if suffix not in _UNINTERRUPTED:
         target = tmp_path / f"reference.{suffix}"
-        done, posts = _run_api(proxy, source, target)
-        assert done.returncode == 0, done.stderr
-        assert posts == _partitions(source) and "resuming" not in done.stderr
+        resumed, posts = _run_api(cluster, proxy, source, target)
+        assert posts == _partitions(source) and not resumed
         assert not journal_path(target).exists(), "a finished run leaves no journal"
         _UNINTERRUPTED[suffix] = target.read_bytes()
     return _UNINTERRUPTED[suffix]
 
 
 def test_dask_killed_after_two_partitions_computes_only_the_missing_ones(
-    holding: HoldingProxy, resume_inputs: dict[str, Path], tmp_path: Path
+    cluster: Client, holding: HoldingProxy, resume_inputs: dict[str, Path], tmp_path: Path, keyed: None
 ) -> None:
     source, target = resume_inputs["csv"], tmp_path / "out.csv"
     partitions = _partitions(source)
     assert partitions > WINDOW + 2
-    expected = _uninterrupted(holding, source, tmp_path, "csv")
+    expected = _uninterrupted(cluster, holding, source, tmp_path, "csv")
     code, _, journaled = _stop_after(holding, source, target, 2, signal.SIGKILL)
     assert code == -signal.SIGKILL and not target.exists() and 2 <= journaled < partitions
-    done, posts = _run_api(holding, source, target)
-    assert done.returncode == 0, done.stderr
+    resumed, posts = _run_api(cluster, holding, source, target)
     assert posts == partitions - journaled, "only the partitions not journaled are computed again"
     sizes = dd.read_csv(str(source), blocksize=_blocksize(source), dtype=object).map_partitions(len).compute()
-    assert f"resuming: {sum(sizes.tolist()[:journaled])} rows" in done.stderr
+    assert resumed == [sum(sizes.tolist()[:journaled])], "resumed from the rows the killed run wrote"
     assert target.read_bytes() == expected, "byte-identical to an uninterrupted --dask run"
     assert not journal_path(target).exists()
 
 
 def test_dask_ctrl_c_keeps_the_journal_and_parquet_resumes_to_the_same_bytes(
-    holding: HoldingProxy, resume_inputs: dict[str, Path], tmp_path: Path
+    cluster: Client, holding: HoldingProxy, resume_inputs: dict[str, Path], tmp_path: Path, keyed: None
 ) -> None:
     """Parquet output: each partition is a part file in the journal, assembled at the end."""
     source, target = resume_inputs["csv"], tmp_path / "out.parquet"
     partitions = _partitions(source)
-    expected = _uninterrupted(holding, source, tmp_path, "parquet")
+    expected = _uninterrupted(cluster, holding, source, tmp_path, "parquet")
     code, stderr, journaled = _stop_after(holding, source, target, 2, signal.SIGINT)
     assert code == 130 and 2 <= journaled < partitions, stderr
     assert f"kept in {journal_path(target)}" in stderr and "Traceback" not in stderr
-    done, posts = _run_api(holding, source, target)
-    assert done.returncode == 0, done.stderr
+    resumed, posts = _run_api(cluster, holding, source, target)
+    assert resumed and resumed[0] > 0
     assert posts == partitions - journaled
     assert target.read_bytes() == expected
 
@@ -316,8 +322,11 @@ def test_dask_refuses_a_changed_input_blocksize_or_engine_before_starting_a_clus
     assert _journaled(target) == journaled, "a refused journal is left as it was"
 
 
-def test_cli_dask_refuses_a_single_process_journal_and_restart_starts_over(tmp_path: Path, endpoint: Any) -> None:
-    """The CLI hands --restart to the Dask path: a journal the other engine started is refused until it is given."""
+def test_cli_dask_refuses_a_single_process_journal_and_restart_starts_over(
+    tmp_path: Path, endpoint: Any, cluster: Client
+) -> None:
+    """The CLI hands --restart to the Dask path: a journal the other engine started is refused until it is given.
+    The refusal comes before any cluster starts; the run that starts over uses the module's cluster (its address)."""
     from tests.support.faultproxy import FaultProxy
 
     path = tmp_path / "in.csv"
@@ -340,7 +349,7 @@ def test_cli_dask_refuses_a_single_process_journal_and_restart_starts_over(tmp_p
     assert refused.returncode == 2, refused.stderr
     assert "was started without --dask and this run is with" in refused.stderr, refused.stderr
     assert "--restart" in refused.stderr and "Traceback" not in refused.stderr
-    done = score("--dask", "local", "--dask-workers", "1", "--restart", via=endpoint.scoring_uri)
+    done = score("--dask", cluster.scheduler.address, "--restart", via=endpoint.scoring_uri)
     assert done.returncode == 0, done.stderr
     assert not journal_path(target).exists()
     reference = tmp_path / "reference.csv"

@@ -168,8 +168,14 @@ def test_default_model_is_trained_once_then_served_from_cache(tmp_path: Path, mo
 
 @pytest.mark.skipif(not REAL_DATA.is_file(), reason=f"real data not found at {REAL_DATA}")
 def test_quality_on_the_real_bank_marketing_file() -> None:
-    """The bar Azure AutoML's VotingEnsemble set on this data: accuracy ≈ 0.917, AUC ≈ 0.947."""
-    result = train(read_training_csv(REAL_DATA), folds=5, seed=0)
+    """The bar Azure AutoML's VotingEnsemble set on this data: accuracy ≈ 0.917, AUC ≈ 0.947.
+
+    The two candidates that contend for first place on this file, cross-validated as `bankscore train` does (5
+    folds, seed 0: a candidate's folds and scores don't depend on which others run). The other two trail them
+    here (AUC_weighted 0.946 and 0.935, against 0.949) and took most of the time: logistic regression is the
+    slowest to fit on 33,000 rows.
+    """
+    result = train(read_training_csv(REAL_DATA), folds=5, seed=0, candidates=["LightGBM", "VotingEnsemble"])
     winner = result.winner
     assert winner.accuracy >= 0.915
     assert winner.auc_weighted >= 0.945
