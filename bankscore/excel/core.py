@@ -233,6 +233,11 @@ class RowCache:
     def __len__(self) -> int:
         return self._size
 
+    @property
+    def ranges(self) -> int:
+        """How many whole-range answers are kept."""
+        return len(self._ranges)
+
 
 @dataclass
 class RangeResult:
