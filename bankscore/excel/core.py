@@ -32,7 +32,7 @@ Grid = Sequence[Sequence[Cell]]
 
 CACHE_ROWS: Final = 500_000
 CACHE_SECONDS: Final = 15 * 60.0
-CACHE_RANGES: Final = 32  # whole-range answers kept, over all endpoints: each is one list of the rows' answers
+CACHE_RANGES: Final = 32  # whole-range answers kept, holding no more rows in all than the row cache may
 _SEPARATORS: Final = re.compile(r"[\s._\-]+")
 MISS: Final = object()  # not in the cache
 
@@ -163,6 +163,7 @@ class RowCache:
         self._clock = clock
         self._spaces: dict[Hashable, dict[Hashable, tuple[float, Any]]] = {}
         self._ranges: dict[tuple[Hashable, bytes], RangeMemo] = {}
+        self._range_rows = 0  # rows in all the kept range answers: bounded by max_rows, as the row cache is
         self._size = 0
         self._lock = threading.Lock()
 
@@ -211,7 +212,7 @@ class RowCache:
         with self._lock:
             memo = self._ranges.get((identity, digest))
             if memo is not None and memo.stamp < oldest:
-                del self._ranges[identity, digest]
+                self._drop_range((identity, digest))
                 return None
             return memo
 
@@ -219,15 +220,22 @@ class RowCache:
         if self.max_age <= 0 or self.max_ranges <= 0 or len(memo.values) > self.max_rows:
             return
         with self._lock:
-            self._ranges.pop((identity, digest), None)  # re-inserted: it becomes the newest
+            self._drop_range((identity, digest))  # re-inserted: it becomes the newest
             self._ranges[identity, digest] = memo
-            while len(self._ranges) > self.max_ranges:
-                del self._ranges[next(iter(self._ranges))]
+            self._range_rows += len(memo.values)
+            while len(self._ranges) > self.max_ranges or self._range_rows > self.max_rows:
+                self._drop_range(next(iter(self._ranges)))
+
+    def _drop_range(self, key: tuple[Hashable, bytes]) -> None:
+        memo = self._ranges.pop(key, None)
+        if memo is not None:
+            self._range_rows -= len(memo.values)
 
     def clear(self) -> None:
         with self._lock:
             self._spaces.clear()
             self._ranges.clear()
+            self._range_rows = 0
             self._size = 0
 
     def __len__(self) -> int:

@@ -207,6 +207,9 @@ def test_the_memo_is_bounded_and_cleared_with_the_cache(start_endpoint: Any) -> 
         assert scorer.cache.ranges == scorer.cache.max_ranges == 32
         scorer.score(excel_grid(rows(150, seed=7)))
         assert scorer.cache.ranges == 32 and len(scorer.cache) == 100  # a range beyond the row bound isn't kept
+        for seed in range(3):
+            scorer.score(excel_grid(rows(40, seed=100 + seed)))
+        assert scorer.cache.ranges == 2, "no more rows in all than the row cache holds: the oldest go, 2 x 40 stay"
         scorer.cache.clear()
         assert scorer.cache.ranges == 0
         endpoint.stop()
