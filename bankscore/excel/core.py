@@ -445,16 +445,20 @@ def _coerce_column(values: Sequence[Cell], kind: str) -> list[Any] | None:
     return None
 
 
-def _digest(rows: Sequence[Sequence[Cell]]) -> bytes | None:
+def _digest(rows: Sequence[Sequence[Cell]], chunk: int = 10_000) -> bytes | None:
     """The range's cells (values and types: TRUE is not 1) as 16 bytes, or None for cells that won't pickle.
 
-    Pickle is lossless for Excel's types, so equal digests mean equal ranges (bar a 2^-128 chance);
-    it runs at C speed, where keying 10,000 rows one by one costs far more than the digest.
+    Pickle is lossless for Excel's types and each pickle ends itself, so equal digests mean equal
+    ranges (bar a 2^-128 chance); it runs at C speed, where keying 10,000 rows one by one costs far
+    more. In chunks, so a million-row range never holds its whole pickle in memory.
     """
+    digest = hashlib.blake2b(digest_size=16)
     try:
-        return hashlib.blake2b(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL), digest_size=16).digest()
+        for start in range(0, len(rows), chunk):
+            digest.update(pickle.dumps(rows[start : start + chunk], protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:  # an exotic cell: the per-row path judges it
         return None
+    return digest.digest()
 
 
 def _header(what: What, contract: Contract) -> str:

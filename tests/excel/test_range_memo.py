@@ -256,3 +256,17 @@ def test_the_memo_answers_exactly_as_the_per_row_cache(endpoint: Any, edits: Any
                 for _ in range(2):
                     assert outcome(memo, grid, what) == outcome(plain, grid, what)
         assert memo.cache.ranges > 0 and plain.cache.ranges == 0
+
+
+def test_the_digest_tells_apart_what_coercion_does_in_any_chunk() -> None:
+    from bankscore.excel.core import _digest
+
+    grid = copy(excel_grid(rows(5)))
+    for chunk in (1, 2, 10_000):
+        assert _digest(grid, chunk) == _digest(copy(grid), chunk)
+        for row, value in ((5, True), (3, 1), (1, -0.0), (0, "campaign ")):
+            edited = copy(grid)
+            edited[row][col("campaign")] = value
+            assert _digest(edited, chunk) != _digest(grid, chunk), (chunk, row, value)
+        assert _digest(grid[:-1], chunk) != _digest(grid, chunk)
+    assert _digest([[object()]]) is not None and _digest([[lambda: 1]]) is None  # unpicklable: the per-row path
