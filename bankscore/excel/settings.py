@@ -110,9 +110,11 @@ class Scorers:
                 key = keyring_key(endpoint)
             if key_file is not None and not Path(key_file).expanduser().is_file():
                 raise SettingsError(f"the key file {key_file} does not exist; fix 'Key file' on the Settings sheet")
-            # The key itself never becomes part of a dict key or a repr: only its digest does.
-            digest = hashlib.sha256((key or "").encode()).hexdigest()
-            identity = (endpoint, digest, key_file, settings.timeout, settings.auth)
+            # The key itself never becomes part of a dict key or a repr: only its digest does. A key from the
+            # environment counts too: a new BANKSCORE_KEY in a running Excel gets a new scorer and cache.
+            given = key if key is not None else os.environ.get(KEY_ENV, "")
+            digest = hashlib.sha256(given.encode()).hexdigest()
+            identity = (endpoint, digest, key_file or os.environ.get(KEY_FILE_ENV), settings.timeout, settings.auth)
             scorer = self._scorers.get(identity)
             if scorer is None:
                 local = self._local is not None and endpoint == self._local.scoring_uri

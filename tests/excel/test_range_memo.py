@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -160,6 +161,30 @@ def test_another_key_gets_none_of_the_answers(endpoint: Any, tmp_path: Path) -> 
             refused = [f"error: {exc}"] * 5
         assert all(str(v).startswith("error: ") for v in refused)
         assert with_good.score(copy(grid)).cached == 5
+    finally:
+        scorers.close()
+
+
+def test_a_new_key_in_the_environment_gets_a_scorer_and_cache_of_its_own(
+    endpoint: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BANKSCORE_KEY_FILE", raising=False)
+    monkeypatch.setenv("BANKSCORE_KEY", PRIMARY)
+    grid = excel_grid(rows(5))
+    scorers = Scorers()
+    try:
+        settings = Settings(endpoint=endpoint.scoring_uri)
+        with_good = scorers.get(settings)
+        assert with_good.score(grid).scored == 5
+        monkeypatch.setenv("BANKSCORE_KEY", "not-the-key")
+        with_bad = scorers.get(settings)
+        assert with_bad is not with_good
+        try:
+            refused = with_bad.score(copy(grid)).values
+        except Exception as exc:  # refused before any row is scored: also none of the other key's answers
+            refused = [f"error: {exc}"] * 5
+        assert all(str(v).startswith("error: ") for v in refused)
+        assert "not-the-key" not in repr(with_bad.client)
     finally:
         scorers.close()
 
