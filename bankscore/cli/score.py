@@ -22,6 +22,26 @@ from ._endpoint import AuthChoice, AuthOption, EndpointOption, KeyFileOption, Sw
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
+def _import_lightgbm_lean() -> None:
+    """Import lightgbm without scikit-learn, before the embedded endpoint loads its model.
+
+    The endpoint only calls lightgbm's Booster; lightgbm imports scikit-learn (and SciPy) for its
+    scikit-learn API whenever it is installed, about a second of every run's start. Nothing in this
+    command uses that API, so scikit-learn is hidden while lightgbm is imported, and only then.
+    """
+    import importlib.util
+
+    if "lightgbm" in sys.modules or "sklearn" in sys.modules or importlib.util.find_spec("lightgbm") is None:
+        return
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # an import of it raises ImportError
+    try:
+        import lightgbm  # noqa: F401
+    except ImportError:
+        pass  # the endpoint reports a broken install the way it always has
+    finally:
+        del sys.modules["sklearn"]
+
+
 def score(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV, Parquet, XLSX or JSONL file of rows.")],
     output: Annotated[
@@ -134,6 +154,8 @@ def score(
             restart=restart, no_journal=no_journal, auth=auth, explain=explain, contributions=contributions,
         )  # fmt: skip
         return
+    if endpoint is None:
+        _import_lightgbm_lean()
     with scoring_client(endpoint, key_file, swagger, auth=auth, **options) as client:
         contract = client.contract
         with Progress(
