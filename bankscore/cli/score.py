@@ -23,7 +23,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def _import_lightgbm_lean() -> None:
-    """Import lightgbm without scikit-learn, before the embedded endpoint loads its model.
+    """Import lightgbm without scikit-learn, before the embedded endpoint loads a LightGBM model.
 
     The endpoint only calls lightgbm's Booster; lightgbm imports scikit-learn (and SciPy) for its
     scikit-learn API whenever it is installed, about a second of every run's start. Nothing in this
@@ -33,6 +33,15 @@ def _import_lightgbm_lean() -> None:
 
     if "lightgbm" in sys.modules or "sklearn" in sys.modules or importlib.util.find_spec("lightgbm") is None:
         return
+    from ..server.model import MODEL_FILE
+    from ..server.runner import SYNTHETIC_MODEL, cache_dir
+
+    try:  # the cached default model; one not trained yet is trained with the full lightgbm
+        described = (cache_dir() / "models" / SYNTHETIC_MODEL / MODEL_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return
+    if '"lightgbm"' not in described:
+        return  # a linear model needs no lightgbm at all
     sys.modules["sklearn"] = None  # type: ignore[assignment]  # an import of it raises ImportError
     try:
         import lightgbm  # noqa: F401
