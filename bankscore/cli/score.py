@@ -33,13 +33,13 @@ def _import_lightgbm_lean() -> None:
 
     if "lightgbm" in sys.modules or "sklearn" in sys.modules or importlib.util.find_spec("lightgbm") is None:
         return
-    from ..server.model import MODEL_FILE
-    from ..server.runner import SYNTHETIC_MODEL, cache_dir
-
     try:  # the cached default model; one not trained yet is trained with the full lightgbm
+        from ..server.model import MODEL_FILE
+        from ..server.runner import SYNTHETIC_MODEL, cache_dir
+
         described = (cache_dir() / "models" / SYNTHETIC_MODEL / MODEL_FILE).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return
+    except (ImportError, OSError, UnicodeDecodeError):
+        return  # no server extra: the endpoint's own start says so, as it always has
     if '"lightgbm"' not in described:
         return  # a linear model needs no lightgbm at all
     sys.modules["sklearn"] = None  # type: ignore[assignment]  # an import of it raises ImportError
