@@ -18,6 +18,9 @@ Four measurements, all on the same synthetic rows and the same model:
     uv run python benchmarks/bench_client.py [--model DIR] [--rows 1000000] [--naive-rows 200000]
                                              [--sweep 1000x2,5000x1,5000x4,10000x2] [--sweep-rows 200000]
                                              [--sweep-rounds 2] [--rounds 2] [--calls 2000] [--warmup 200]
+                                             [--only-e2e]
+
+--only-e2e measures 1 and 2 alone (about a minute for 1,000,000 rows): no sweep, no 3, no 4.
 
 Without --model, a model is trained once into benchmarks/out/model-synthetic (synthetic rows).
 `bankscore score` finds it as its cached default model through BANKSCORE_CACHE_DIR pointing at
