@@ -18,6 +18,9 @@ Four measurements, all on the same synthetic rows and the same model:
     uv run python benchmarks/bench_client.py [--model DIR] [--rows 1000000] [--naive-rows 200000]
                                              [--sweep 1000x2,5000x1,5000x4,10000x2] [--sweep-rows 200000]
                                              [--sweep-rounds 2] [--rounds 2] [--calls 2000] [--warmup 200]
+                                             [--only-e2e]
+
+--only-e2e measures 1 and 2 alone (about a minute for 1,000,000 rows): no sweep, no 3, no 4.
 
 Without --model, a model is trained once into benchmarks/out/model-synthetic (synthetic rows).
 `bankscore score` finds it as its cached default model through BANKSCORE_CACHE_DIR pointing at
@@ -555,6 +558,8 @@ def reproduce_command(args: argparse.Namespace, model_dir: Path) -> str:
     ]
     if args.no_bytecode_cache:
         argv.append("--no-bytecode-cache")
+    if args.only_e2e:
+        argv.append("--only-e2e")
     return f"cd {shlex.quote(str(REPO_ROOT))} && {shlex.join(argv)}"
 
 
@@ -592,6 +597,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="run `bankscore score` with the environment's bytecode settings instead of a bytecode cache "
         "in benchmarks/out/pycache",
+    )
+    parser.add_argument(
+        "--only-e2e",
+        action="store_true",
+        help="measure sections 1-2 alone (fixed cost, end to end vs in-process; no sweep, no [3], no [4])",
     )
     parser.add_argument("--calls", type=int, default=2_000, help="single-row calls measured (default 2,000)")
     parser.add_argument("--warmup", type=int, default=200, help="single-row warm-up calls (default 200)")
@@ -712,7 +722,7 @@ def benchmark(args: argparse.Namespace) -> int:
     # The same process with other --batch-rows / --concurrency, on the first sweep rows, in turns.
     sweep_runs: list[CliRun] = []
     sweep_medians: dict[str, float] = {}
-    if args.sweep:
+    if args.sweep and not args.only_e2e:
         sweep_data = data
         if args.sweep_rows < args.rows:
             sweep_data = OUT / f"rows-{args.sweep_rows}-seed{args.seed}.csv"
@@ -740,6 +750,9 @@ def benchmark(args: argparse.Namespace) -> int:
         for label, rps in sweep_medians.items():
             ratio = rps / sweep_medians[default_label]
             print(f"  {label:<10} median {rps:>9,.0f} rows/s = {ratio:.2f} × the default {default_label}")
+
+    if args.only_e2e:
+        return _e2e_summary(args, model_dir, main, inproc, overhead, starts, problems)
 
     # 3: naive client vs ScoringClient, same endpoint, same rows.
     print(f"\n[3] ScoringClient vs naive (requests + json + to_dict('records'), {NAIVE_BATCH:,}-row batches in turn)")
@@ -842,6 +855,44 @@ def benchmark(args: argparse.Namespace) -> int:
         "client_rows_per_s_apart": round(client_apart),
         "client_over_naive_apart": round(over_naive_apart, 2),
         "latency_ms": {"p50": round(p50, 3), "p90": round(p90, 3), "p99": round(p99, 3), "max": round(worst, 3)},
+        "valid": not problems,
+    }
+    print(SUMMARY_MARK + json.dumps(summary))
+    if problems:
+        print("\nINVALID: a correctness check failed:")
+        print("\n".join(f"  {p}" for p in problems))
+        return 1
+    return 0
+
+
+def _e2e_summary(
+    args: argparse.Namespace,
+    model_dir: Path,
+    main: CliRun,
+    inproc: PredictTimes,
+    overhead: CliRun,
+    starts: dict[str, CliRun],
+    problems: list[str],
+) -> int:
+    """The summary of sections 1-2 alone (--only-e2e)."""
+    e2e = main.rows_per_s / inproc.rows_per_s if inproc.rows_per_s else 0.0
+    print("\nsummary")
+    print(
+        f"  end-to-end `bankscore score` {main.rows_per_s:,.0f} rows/s ÷ in-process predict "
+        f"{inproc.rows_per_s:,.0f} rows/s = {e2e:.2f} (target ≥ {TARGET_E2E:g}, aim {AIM_E2E:g}) "
+        f"{verdict(e2e >= TARGET_E2E)}{' (aim met)' if e2e >= AIM_E2E else ''}"
+    )
+    cold = starts["no bytecode cache"].wall
+    print(f"    fixed cost per process {overhead.wall:.2f} s ({overhead.label}); {cold:.2f} s with no bytecode cache")
+    if main.other_cpu > NOISY_OTHER_CPU:
+        print(f"WARNING: other processes used {main.other_cpu:.0%} of a core during the end-to-end run.")
+    print(f"reproduce: {reproduce_command(args, model_dir)}")
+    summary = {
+        "rows": args.rows,
+        "e2e_rows_per_s": round(main.rows_per_s),
+        "inprocess_rows_per_s": round(inproc.rows_per_s),
+        "e2e_ratio": round(e2e, 3),
+        "e2e_peak_rss_mb": None if main.peak_rss_mb is None else round(main.peak_rss_mb),
         "valid": not problems,
     }
     print(SUMMARY_MARK + json.dumps(summary))

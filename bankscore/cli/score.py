@@ -22,6 +22,35 @@ from ._endpoint import AuthChoice, AuthOption, EndpointOption, KeyFileOption, Sw
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
+def _import_lightgbm_lean() -> None:
+    """Import lightgbm without scikit-learn, before the embedded endpoint loads a LightGBM model.
+
+    The endpoint only calls lightgbm's Booster; lightgbm imports scikit-learn (and SciPy) for its
+    scikit-learn API whenever it is installed, about a second of every run's start. Nothing in this
+    command uses that API, so scikit-learn is hidden while lightgbm is imported, and only then.
+    """
+    import importlib.util
+
+    if "lightgbm" in sys.modules or "sklearn" in sys.modules or importlib.util.find_spec("lightgbm") is None:
+        return
+    try:  # the cached default model; one not trained yet is trained with the full lightgbm
+        from ..server.model import MODEL_FILE
+        from ..server.runner import SYNTHETIC_MODEL, cache_dir
+
+        described = (cache_dir() / "models" / SYNTHETIC_MODEL / MODEL_FILE).read_text(encoding="utf-8")
+    except (ImportError, OSError, UnicodeDecodeError):
+        return  # no server extra: the endpoint's own start says so, as it always has
+    if '"lightgbm"' not in described:
+        return  # a linear model needs no lightgbm at all
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # an import of it raises ImportError
+    try:
+        import lightgbm  # noqa: F401
+    except ImportError:
+        pass  # the endpoint reports a broken install the way it always has
+    finally:
+        del sys.modules["sklearn"]
+
+
 def score(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV, Parquet, XLSX or JSONL file of rows.")],
     output: Annotated[
@@ -134,6 +163,8 @@ def score(
             restart=restart, no_journal=no_journal, auth=auth, explain=explain, contributions=contributions,
         )  # fmt: skip
         return
+    if endpoint is None:
+        _import_lightgbm_lean()
     with scoring_client(endpoint, key_file, swagger, auth=auth, **options) as client:
         contract = client.contract
         with Progress(

@@ -233,3 +233,54 @@ def test_the_progress_line_shows_retries_throttling_and_the_in_flight_limit(endp
         line = health_line(client.stats)
     assert line.startswith("3 retries (1 × 429, 1 × 503)"), line
     assert line.endswith("/4 in flight") and int(line.split("· ")[1].split("/")[0]) < 4, "backed off after the 429"
+
+
+@pytest.fixture(scope="module")
+def lightgbm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache whose default model is a (small) LightGBM one, whatever model the session's tests use."""
+    from bankscore.bankmarketing.synthetic import generate
+    from bankscore.server.runner import SYNTHETIC_MODEL
+    from bankscore.server.training import train
+
+    cache = tmp_path_factory.mktemp("lightgbm-cache")
+    result = train(generate(1_500, seed=4), folds=2, seed=4, candidates=["LightGBM"], source="synthetic(1500)")
+    result.save(cache / "models" / SYNTHETIC_MODEL)
+    return cache
+
+
+_LEAN_PROBE = (
+    "import sys\n"
+    "from bankscore.cli.score import _import_lightgbm_lean\n"
+    "_import_lightgbm_lean()\n"
+    "print('lightgbm' in sys.modules, 'sklearn' in sys.modules)\n"
+    "import sklearn.base\n"
+    "print(sklearn.base.BaseEstimator.__name__)\n"
+)
+
+
+def test_the_embedded_lightgbm_model_loads_without_scikit_learn_and_scores_as_in_process(
+    tmp_path: Path, lightgbm_cache: Path
+) -> None:
+    from bankscore.server.model import load_model
+    from bankscore.server.runner import SYNTHETIC_MODEL
+
+    env = {**os.environ, "BANKSCORE_CACHE_DIR": str(lightgbm_cache)}
+    probe = subprocess.run([sys.executable, "-c", _LEAN_PROBE], capture_output=True, text=True, env=env, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == ["True", "False", "BaseEstimator"], "lightgbm without sklearn; sklearn still loads"
+    source = customers(3_000)
+    source.to_csv(tmp_path / "in.csv", index=False)
+    result = run("score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"), env=env)
+    assert result.returncode == 0, result.stderr
+    scored = pd.read_csv(tmp_path / "out.csv")
+    model = load_model(lightgbm_cache / "models" / SYNTHETIC_MODEL)
+    assert model.name == "LightGBM"
+    assert scored["prediction"].tolist() == model.predict(source.drop(columns="customer_id")).tolist()
+
+
+def test_a_linear_default_model_does_not_import_lightgbm(cache_dir: Path, model: Model) -> None:
+    env = {**os.environ, "BANKSCORE_CACHE_DIR": str(cache_dir)}
+    probe = subprocess.run([sys.executable, "-c", _LEAN_PROBE], capture_output=True, text=True, env=env, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    expected = "True" if model.name == "LightGBM" else "False"
+    assert probe.stdout.split()[0] == expected
