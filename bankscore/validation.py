@@ -91,7 +91,8 @@ def _from_frame(frame: pd.DataFrame, contract: Contract, extra_columns: ExtraCol
         columns = _small_frame_columns(frame, walk(), expected, names)
     else:
         columns = _frame_columns(frame, expected, names)
-    ignored = tuple(n for n in names if n not in contract.types)
+    known = contract.types  # a property that builds a dict: once, not once per name
+    ignored = tuple(n for n in names if n not in known)
     return Table(columns, len(frame), frame.index, ignored)
 
 
