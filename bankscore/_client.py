@@ -730,6 +730,12 @@ class AsyncScoringClient(_ClientBase):
                 progress(done, table.n_rows)
             return results
 
+        if len(batches) == 1:  # one batch (one row): no task to spawn, nothing to cancel, the same answer or error
+            self._throttle.job_started()
+            try:
+                return await run(batches[0])
+            finally:
+                self._throttle.job_finished()
         # A task group, not gather: when a batch fails for good, the batches not yet sent are cancelled
         # instead of running on in the caller's event loop after the call has raised.
         failure: BaseException | None = None
