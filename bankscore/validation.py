@@ -168,7 +168,9 @@ def _from_records(records: list[Any], contract: Contract, extra_columns: ExtraCo
     seen: set[str] = set()
     for r in records:
         seen.update(r)
-    problems = _column_problems(seen, contract, extra_columns, records)
+    # a record lacks one of the columns seen only if it has fewer keys: when none does, none is searched
+    complete = all(len(r) == len(seen) for r in records)
+    problems = _column_problems(seen, contract, extra_columns, None if complete else records)
     if problems:
         raise InputValidationError(problems[:MAX_PROBLEMS], total=len(problems), hint=_column_hint(contract))
     columns = {name: [r.get(name) for r in records] for name in contract.column_names}

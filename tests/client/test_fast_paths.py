@@ -157,6 +157,34 @@ def test_the_column_lists_are_the_series_lists_before_any_check(data: st.DataObj
     }
 
 
+@PROPERTY
+@given(data=st.data())
+def test_records_lacking_a_column_are_each_named_whether_or_not_others_have_it(data: st.DataObject) -> None:
+    contract = data.draw(contracts())
+    n = data.draw(st.integers(1, 4))
+    records = [
+        {c.name: _valid(c.type) if c.type != "string" else "a" for c in contract.columns if data.draw(st.booleans())}
+        for _ in range(n)
+    ]
+    seen = {name for r in records for name in r}
+    missing = [
+        (i, c.name)
+        for c in contract.columns
+        if c.required and c.name in seen
+        for i, r in enumerate(records)
+        if c.name not in r
+    ]
+    absent = [c.name for c in contract.columns if c.required and c.name not in seen]
+    try:
+        to_table(records, contract)
+    except InputValidationError as exc:
+        found = [(p.row, p.column) for p in exc.problems]
+        assert [f for f in found if f[0] != "*"] == missing
+        assert [f[1] for f in found if f[0] == "*"] == absent
+    else:
+        assert missing == absent == []
+
+
 def test_the_fast_path_is_taken_for_short_frames_only(monkeypatch: pytest.MonkeyPatch) -> None:
     contract = Contract(envelope="inputs", columns=(Column("n", "int64"),), supports_proba=True, declared_output="")
     taken: list[int] = []
