@@ -468,14 +468,7 @@ class ScoringClient(_ClientBase):
         on_error: OnError = "raise",
         decode: Decode = decode_results,
     ) -> list[Any]:
-        batches = list(
-            plan_batches(
-                table,
-                self.contract,
-                batch_rows=self._options.batch_rows,
-                max_batch_bytes=self._options.max_batch_bytes,
-            )
-        )
+        batches = _plan(table, self.contract, self._options)
         done = 0
 
         failed = threading.Event()  # a batch failed for good: the call is over, send nothing more
@@ -715,11 +708,7 @@ class AsyncScoringClient(_ClientBase):
         decode: Decode = decode_results,
     ) -> list[Any]:
         contract = await self.load_contract()
-        batches = list(
-            plan_batches(
-                table, contract, batch_rows=self._options.batch_rows, max_batch_bytes=self._options.max_batch_bytes
-            )
-        )
+        batches = _plan(table, contract, self._options)
         limit = asyncio.Semaphore(self._options.concurrency)
         done = 0
         failed = False  # a batch failed for good: the call is over, send nothing more
@@ -741,6 +730,12 @@ class AsyncScoringClient(_ClientBase):
                 progress(done, table.n_rows)
             return results
 
+        if len(batches) == 1:  # one batch (one row): no task to spawn, nothing to cancel, the same answer or error
+            self._throttle.job_started()
+            try:
+                return await run(batches[0])
+            finally:
+                self._throttle.job_finished()
         # A task group, not gather: when a batch fails for good, the batches not yet sent are cancelled
         # instead of running on in the caller's event loop after the call has raised.
         failure: BaseException | None = None
@@ -814,6 +809,13 @@ class AsyncScoringClient(_ClientBase):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _plan(table: Table, contract: Contract, options: ClientOptions) -> list[Batch]:
+    """The batches of one call; one row is one batch of one (what planning from a sample would say, unencoded)."""
+    if table.n_rows == 1:
+        return [Batch(0, 1)]
+    return list(plan_batches(table, contract, batch_rows=options.batch_rows, max_batch_bytes=options.max_batch_bytes))
 
 
 def _first_failure(failed: BaseExceptionGroup[BaseException]) -> BaseException:

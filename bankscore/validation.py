@@ -74,7 +74,8 @@ def to_table(
 
 
 def _from_frame(frame: pd.DataFrame, contract: Contract, extra_columns: ExtraColumns) -> Table:
-    names = [str(c) for c in frame.columns]
+    labels = frame.columns.tolist()
+    names = [str(c) for c in labels]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise InputValidationError(
@@ -85,6 +86,22 @@ def _from_frame(frame: pd.DataFrame, contract: Contract, extra_columns: ExtraCol
     problems = _column_problems(set(names), contract, extra_columns)
     if problems:
         raise InputValidationError(problems, hint=_column_hint(contract))
+    walk = getattr(frame, "_iter_column_arrays", None)  # pandas' own column walk (1.x to 3.x)
+    if walk is not None and len(frame) <= SMALL_FRAME_ROWS and all(type(c) is str for c in labels):
+        columns = _small_frame_columns(frame, walk(), expected, names)
+    else:
+        columns = _frame_columns(frame, expected, names)
+    known = contract.types  # a property that builds a dict: once, not once per name
+    ignored = tuple(n for n in names if n not in known)
+    return Table(columns, len(frame), frame.index, ignored)
+
+
+SMALL_FRAME_ROWS: Final = 64
+"""Frames this short (one customer per web request) are read column array by column array, without Series."""
+
+
+def _frame_columns(frame: pd.DataFrame, expected: tuple[str, ...], names: list[str]) -> dict[str, list[Any]]:
+    """Each contract column as a list, holes as None: one Series per column, cheap next to many rows."""
     columns: dict[str, list[Any]] = {}
     for name in expected:
         if name not in names:  # optional column left out
@@ -96,8 +113,43 @@ def _from_frame(frame: pd.DataFrame, contract: Contract, extra_columns: ExtraCol
         if missing.any():  # NaN, None, pd.NA, NaT, whatever the dtype: all become JSON null
             values = [None if hole else v for v, hole in zip(values, missing.tolist(), strict=True)]
         columns[name] = values
-    ignored = tuple(n for n in names if n not in contract.types)
-    return Table(columns, len(frame), frame.index, ignored)
+    return columns
+
+
+def _small_frame_columns(
+    frame: pd.DataFrame, arrays_: Iterable[Any], expected: tuple[str, ...], names: list[str]
+) -> dict[str, list[Any]]:
+    """`_frame_columns` for a few rows, where building 20 Series costs more than the request: the same lists.
+
+    `Series.tolist()` and `Series.isna()` are the column's array's `tolist()` and `pd.isna(array)`, so reading
+    the arrays directly gives the same values and the same holes; numpy ints and bools hold none.
+    """
+    import numpy as np
+    import pandas as pd
+
+    arrays = dict(zip(names, arrays_, strict=True))
+    n = len(frame)
+    columns: dict[str, list[Any]] = {}
+    for name in expected:
+        array = arrays.get(name)
+        if array is None:  # optional column left out
+            columns[name] = [None] * n
+            continue
+        values = array.tolist()
+        kind = array.dtype.kind if isinstance(array, np.ndarray) else None
+        if kind == "f":  # pd.isna of a float array is np.isnan: v != v on the floats tolist() gave
+            if any(v != v for v in values):
+                values = [None if v != v else v for v in values]
+        elif kind not in _NO_HOLES_KINDS and not set(map(type, values)) <= _NEVER_MISSING:
+            missing = pd.isna(array)
+            if missing.any():
+                values = [None if hole else v for v, hole in zip(values, missing.tolist(), strict=True)]
+        columns[name] = values
+    return columns
+
+
+_NO_HOLES_KINDS: Final = frozenset("iub")  # numpy ints and bools: isna() is all False
+_NEVER_MISSING: Final = frozenset({str, int, bool})  # cells pd.isna never calls missing (exactly these types)
 
 
 def _from_records(records: list[Any], contract: Contract, extra_columns: ExtraColumns) -> Table:
@@ -116,7 +168,9 @@ def _from_records(records: list[Any], contract: Contract, extra_columns: ExtraCo
     seen: set[str] = set()
     for r in records:
         seen.update(r)
-    problems = _column_problems(seen, contract, extra_columns, records)
+    # a record lacks one of the columns seen only if it has fewer keys: when none does, none is searched
+    complete = all(len(r) == len(seen) for r in records)
+    problems = _column_problems(seen, contract, extra_columns, None if complete else records)
     if problems:
         raise InputValidationError(problems[:MAX_PROBLEMS], total=len(problems), hint=_column_hint(contract))
     columns = {name: [r.get(name) for r in records] for name in contract.column_names}
