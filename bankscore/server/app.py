@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs
@@ -21,6 +20,7 @@ import numpy as np
 import orjson
 
 from .._version import __version__
+from .asgi import Disconnected, Receive, Scope, Send, read_body
 from .auth import MALFORMED_MESSAGE, KeyRing, Verdict, needs_key, plane_of
 from .errors import ExplanationUnavailable
 from .faults import MODEL_ERROR, FaultPlan
@@ -35,10 +35,6 @@ if TYPE_CHECKING:  # the validator brings PyJWT along; an app with key auth neve
     from .entra import TokenValidator
     from .pipelines import PipelineService
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES: Final = 100 * 1024 * 1024  # AKS front end's cap
 MAX_REQUEST_ID_LENGTH: Final = 100
@@ -76,10 +72,6 @@ def _is_json(media_type: bytes) -> bool:
     return media_type == b"application/json" or (
         media_type.startswith(b"application/") and media_type.endswith(b"+json")
     )
-
-
-class _Disconnected(Exception):
-    pass
 
 
 @dataclass
@@ -240,7 +232,7 @@ class ScoringApp:
         status = 500
         try:
             status = await self._route(scope, receive, send, headers, exchange)
-        except _Disconnected:
+        except Disconnected:
             status = 499
         except Exception:
             error_logger.exception("unhandled error in request %s", request_id)
@@ -478,19 +470,7 @@ class ScoringApp:
         )
 
     async def _read_body(self, receive: Receive) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _Disconnected
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        return await read_body(receive, self.max_body_bytes)
 
     # ------------------------------------------------------------------------------ responses
 

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -39,14 +39,10 @@ from .._client import AsyncScoringClient
 from .._types import AsyncTokenCredential, SwaggerSource, TokenCredential, Verify
 from ..contract import parse_swagger
 from ..credentials import ML_SCOPE, Authorizer, TokenAuth, authorizer, check_token_transport, is_loopback
+from .asgi import Disconnected, Receive, Scope, Send, read_body
 from .swagger_ui import DOCS_PATH
 from .swagger_ui import answer as docs_answer
 from .swagger_ui import page as docs_page
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_PORT: Final = 8765
 DEFAULT_MAX_BODY_BYTES: Final = 10 * 1024 * 1024
@@ -165,10 +161,6 @@ def _schema_30(node: Any) -> Any:
 # ------------------------------------------------------------------------------ the proxy
 
 
-class _Disconnected(Exception):
-    pass
-
-
 @dataclass
 class _Exchange:
     """What one request learned on its way, for its log line."""
@@ -260,7 +252,7 @@ class DocsProxy:
         status = 500
         try:
             status = await self._route(scope, receive, send, headers, exchange)
-        except _Disconnected:
+        except Disconnected:
             status = 499
         except Exception:
             logging.getLogger("bankscore.docs").exception("unhandled error in request %s", exchange.request_id)
@@ -415,19 +407,7 @@ class DocsProxy:
         return body
 
     async def _read_body(self, receive: Receive) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _Disconnected
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                return None  # the rest is never read: the connection closes with the answer
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        return await read_body(receive, self.max_body_bytes)
 
     async def _too_large(self, send: Send) -> int:
         limit_mb = self.max_body_bytes / (1024 * 1024)

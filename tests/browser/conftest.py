@@ -43,10 +43,8 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-@pytest.fixture
-def page_watch(browser: Any) -> Iterator[PageWatch]:
-    """A page in a fresh context (empty storage and cookies); fails the test if it broke the pages' rules."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def _watched_page(browser: Any, **options: Any) -> Iterator[PageWatch]:
+    context = browser.new_context(**options)
     context.set_default_timeout(15_000)
     seen = watch(context)
     try:
@@ -56,18 +54,15 @@ def page_watch(browser: Any) -> Iterator[PageWatch]:
     problems = seen.problems()
     if problems:
         pytest.fail("the page broke the rules:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def page_watch(browser: Any) -> Iterator[PageWatch]:
+    """A page in a fresh context (empty storage and cookies); fails the test if it broke the pages' rules."""
+    yield from _watched_page(browser, viewport={"width": 1280, "height": 900})
 
 
 @pytest.fixture
 def narrow_page_watch(browser: Any) -> Iterator[PageWatch]:
     """The same as `page_watch` on a phone-sized screen (375 px wide), for layouts that must read there."""
-    context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True)
-    context.set_default_timeout(15_000)
-    seen = watch(context)
-    try:
-        yield seen
-    finally:
-        context.close()
-    problems = seen.problems()
-    if problems:
-        pytest.fail("the page broke the rules:\n" + "\n".join(problems), pytrace=False)
+    yield from _watched_page(browser, viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True)
