@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 
 from .._version import __version__
-from .asgi import Disconnected, Receive, Scope, Send, read_body
+from .asgi import Disconnected, Receive, Scope, Send, lifespan, read_body, request_headers
 from .auth import MALFORMED_MESSAGE, KeyRing, Verdict, needs_key, plane_of
 from .errors import ExplanationUnavailable
 from .faults import MODEL_ERROR, FaultPlan
@@ -211,13 +211,11 @@ class ScoringApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await lifespan(receive, send, lambda: asyncio.to_thread(self.close))  # no trainer outlives the server
             return
         if scope["type"] != "http":
             return
-        headers: dict[bytes, bytes] = {}
-        for name, value in scope["headers"]:
-            headers[name] = value
+        headers = request_headers(scope)
         # As Microsoft's server: x-request-id is the caller's or new; x-ms-request-id and
         # x-ms-client-request-id carry the caller's client id when it sent one.
         too_long = next((n for n in REQUEST_ID_HEADERS if len(headers.get(n, b"")) > MAX_REQUEST_ID_LENGTH), None)
@@ -533,13 +531,3 @@ class ScoringApp:
         if exchange.auth is not None:
             record["auth"] = exchange.auth
         access_logger.info(orjson.dumps(record).decode())
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await asyncio.to_thread(self.close)  # no trainer outlives the server
-                await send({"type": "lifespan.shutdown.complete"})
-                return

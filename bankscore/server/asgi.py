@@ -14,6 +14,23 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+def request_headers(scope: Scope) -> dict[bytes, bytes]:
+    """The request's headers by (lower-case) name; a repeated header keeps its last value."""
+    return dict(scope["headers"])
+
+
+async def lifespan(receive: Receive, send: Send, on_shutdown: Callable[[], Awaitable[None]]) -> None:
+    """Answer the server's lifespan messages, running `on_shutdown` before it is told shutdown is complete."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await on_shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 class Disconnected(Exception):
     """The client went away before its request body was read."""
 

@@ -39,7 +39,7 @@ from .._client import AsyncScoringClient
 from .._types import AsyncTokenCredential, SwaggerSource, TokenCredential, Verify
 from ..contract import parse_swagger
 from ..credentials import ML_SCOPE, Authorizer, TokenAuth, authorizer, check_token_transport, is_loopback
-from .asgi import Disconnected, Receive, Scope, Send, read_body
+from .asgi import Disconnected, Receive, Scope, Send, lifespan, read_body, request_headers
 from .swagger_ui import DOCS_PATH
 from .swagger_ui import answer as docs_answer
 from .swagger_ui import page as docs_page
@@ -236,13 +236,11 @@ class DocsProxy:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await lifespan(receive, send, self.aclose)
             return
         if scope["type"] != "http":
             return
-        headers: dict[bytes, bytes] = {}
-        for name, value in scope["headers"]:
-            headers[name] = value
+        headers = request_headers(scope)
         given = headers.get(b"x-ms-client-request-id", b"").decode("latin-1")
         exchange = _Exchange(
             request_id=str(uuid.uuid4()),
@@ -455,16 +453,6 @@ class DocsProxy:
         if exchange.refused is not None:
             record["refused"] = exchange.refused
         access_logger.info(self._redact(orjson.dumps(record).decode()))
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
 
 class _TokenError(Exception):

@@ -29,6 +29,15 @@ _JSON_TYPES: dict[str, dict[str, str]] = {
 }
 
 
+# How every Azure ML swagger declares its auth: the key or token as `Authorization: Bearer ...`.
+_BEARER: Final[dict[str, str]] = {
+    "type": "apiKey",
+    "name": "Authorization",
+    "in": "header",
+    "description": "For example: Bearer abc123",
+}
+
+
 def _row_schema(model: Model) -> dict[str, Any]:
     schema = model.schema
     properties: dict[str, Any] = {}
@@ -267,14 +276,7 @@ def swagger_v2(model: Model, envelope: ServedEnvelope, title: str = "bankscore-l
         "schemes": ["https", "http"],
         "consumes": ["application/json"],
         "produces": ["application/json"],
-        "securityDefinitions": {
-            "Bearer": {
-                "type": "apiKey",
-                "name": "Authorization",
-                "in": "header",
-                "description": "For example: Bearer abc123",
-            }
-        },
+        "securityDefinitions": {"Bearer": dict(_BEARER)},
         "paths": {
             "/": {
                 "get": {
@@ -422,14 +424,7 @@ _SCHEMALESS_V2: Final[dict[str, Any]] = {
     "schemes": ["https"],
     "consumes": ["application/json"],
     "produces": ["application/json"],
-    "securityDefinitions": {
-        "Bearer": {
-            "type": "apiKey",
-            "name": "Authorization",
-            "in": "header",
-            "description": "For example: Bearer abc123",
-        }
-    },
+    "securityDefinitions": {"Bearer": _BEARER},
     "paths": {
         "/": {
             "get": {
