@@ -345,6 +345,85 @@ def time_predict(model: Any, frame: Any, reps: int, into: PredictTimes) -> Any:
     return predictions
 
 
+def time_read_and_predict(model: Any, path: Path, types: dict[str, str], reps: int, into: PredictTimes) -> None:
+    """Time reading the CSV as `bankscore score` reads it plus `model.predict`: the issue's in-process figure."""
+    from bankscore.files import read_table
+
+    for _ in range(reps):
+        started = time.perf_counter()
+        model.predict(read_table(path, types=types))
+        into.seconds.append(time.perf_counter() - started)
+
+
+STAGE_BATCH: Final = 5_000  # rows per request, as `bankscore score` sends them to the embedded endpoint
+
+
+def stage_profile(model: Any, path: Path) -> dict[str, float]:
+    """CPU microseconds per row of each stage of the end-to-end chain, run one after another in this process.
+
+    The same code `bankscore score` and the endpoint run, minus the HTTP and the threads: the client reads
+    and checks 50,000-row chunks, encodes 5,000-row bodies, decodes the answers and writes the output CSV;
+    the endpoint parses each body into the model's matrix, predicts and encodes the answer. What HTTP, the
+    GIL and the overlap add comes on top.
+    """
+    import orjson
+    import pandas as pd
+
+    from bankscore.contract import parse_swagger
+    from bankscore.decoding import decode
+    from bankscore.encoding import encode
+    from bankscore.files.formats import iter_frames, open_writer
+    from bankscore.server.payload import BodyParser
+    from bankscore.server.swagger import swagger_v2
+    from bankscore.validation import to_table
+
+    contract = parse_swagger(swagger_v2(model, "inputs"))
+    parser = BodyParser("inputs", model.schema)
+    spent: dict[str, float] = {}
+
+    def timed(stage: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.process_time()
+        value = call(*args, **kwargs)
+        spent[stage] = spent.get(stage, 0.0) + time.process_time() - started
+        return value
+
+    rows = 0
+    with tempfile.TemporaryDirectory(prefix="bankscore-bench-stages-") as folder:
+        frames = iter_frames(path, types=contract.types, chunk_rows=50_000)
+        with open_writer(Path(folder) / "out.csv") as writer:
+            while (frame := timed("client: read CSV", next, frames, None)) is not None:
+                table = timed("client: check rows", to_table, frame, contract, extra_columns="ignore")
+                labels: list[Any] = []
+                for start in range(0, table.n_rows, STAGE_BATCH):
+                    part = table.slice(start, start + STAGE_BATCH)
+                    body = timed("client: encode JSON", encode, part, contract, "predict")
+                    request = timed("endpoint: parse JSON", parser.parse, body)
+                    matrix = timed("endpoint: parse JSON", request.encoded, model.schema)
+                    answer = timed("endpoint: predict", model.labels_from_matrix, matrix)
+                    reply = timed("endpoint: encode answer", orjson.dumps, {"Results": answer})
+                    labels += timed("client: decode answer", decode, reply, part.n_rows)
+                scored = frame.copy(deep=False)
+                scored["prediction"] = pd.Series(labels, index=frame.index, dtype=object)
+                timed("client: write CSV", writer.write, scored)
+                rows += len(frame)
+    return {stage: seconds / rows * 1e6 for stage, seconds in spent.items()}
+
+
+def print_stage_profile(stages: dict[str, float], inproc_us: float, inproc_read_us: float) -> None:
+    client = sum(us for stage, us in stages.items() if stage.startswith("client"))
+    endpoint = sum(us for stage, us in stages.items() if stage.startswith("endpoint"))
+    for stage, us in stages.items():
+        print(f"  {stage:<26} {us:6.2f} µs/row")
+    chain = client + endpoint
+    cores = os.cpu_count() or 1
+    print(f"  {'client total':<26} {client:6.2f} µs/row;  endpoint total {endpoint:.2f} µs/row;  chain {chain:.2f}")
+    print(
+        f"  in-process: predict {inproc_us:.2f} µs/row, read + predict {inproc_read_us:.2f} µs/row (wall, one core)\n"
+        f"  ceiling on {cores} core(s), fully overlapped, no fixed cost and no HTTP: end to end ÷ in-process predict "
+        f"≤ {cores * inproc_us / chain:.2f} (÷ read + predict ≤ {cores * inproc_read_us / chain:.2f})"
+    )
+
+
 # ------------------------------------------------------------------------------------------- 3. naive vs client
 
 
@@ -703,10 +782,17 @@ def benchmark(args: argparse.Namespace) -> int:
     check_output(main, output, expected)
     if args.predict_reps > first_half:
         time_predict(model, frame, args.predict_reps - first_half, inproc)
+    with_read = PredictTimes(len(frame))
+    time_read_and_predict(model, predict_data, COLUMN_TYPES, max(2, args.predict_reps // 2), with_read)
     print(
         f"  in-process predict     {inproc.rows:>10,} rows: "
         + ", ".join(f"{s:.2f}" for s in inproc.seconds)
         + f" s; median = {inproc.rows_per_s:>9,.0f} rows/s (predict call only, rows read as `bankscore score` does)"
+    )
+    print(
+        f"  in-process read+predict {with_read.rows:>9,} rows: "
+        + ", ".join(f"{s:.2f}" for s in with_read.seconds)
+        + f" s; median = {with_read.rows_per_s:>9,.0f} rows/s (reading the CSV too, as the issue counts it)"
     )
     print_cli_run(main)
     problems += [f"`bankscore score` ({main.label}): {p}" for p in main.problems]
@@ -751,8 +837,12 @@ def benchmark(args: argparse.Namespace) -> int:
             ratio = rps / sweep_medians[default_label]
             print(f"  {label:<10} median {rps:>9,.0f} rows/s = {ratio:.2f} × the default {default_label}")
 
+    print(f"\n[2b] where the CPU goes: each stage of the chain in this process, first {args.predict_rows:,} rows")
+    stages = stage_profile(model, predict_data)
+    print_stage_profile(stages, 1e6 / inproc.rows_per_s, 1e6 / with_read.rows_per_s)
+
     if args.only_e2e:
-        return _e2e_summary(args, model_dir, main, inproc, overhead, starts, problems)
+        return _e2e_summary(args, model_dir, main, inproc, with_read, overhead, starts, problems)
 
     # 3: naive client vs ScoringClient, same endpoint, same rows.
     print(f"\n[3] ScoringClient vs naive (requests + json + to_dict('records'), {NAIVE_BATCH:,}-row batches in turn)")
@@ -804,6 +894,7 @@ def benchmark(args: argparse.Namespace) -> int:
 
     # Summary.
     e2e = main.rows_per_s / inproc.rows_per_s if inproc.rows_per_s else 0.0
+    e2e_read = main.rows_per_s / with_read.rows_per_s if with_read.rows_per_s else 0.0
     over_naive = client_rps / naive_rps if naive_rps else 0.0
     over_naive_apart = client_apart / naive_apart if naive_apart else 0.0
     best = max(sweep_medians, key=lambda label: sweep_medians[label], default=None)
@@ -813,6 +904,7 @@ def benchmark(args: argparse.Namespace) -> int:
         f"{inproc.rows_per_s:,.0f} rows/s = {e2e:.2f} (target ≥ {TARGET_E2E:g}, aim {AIM_E2E:g}) "
         f"{verdict(e2e >= TARGET_E2E)}{' (aim met)' if e2e >= AIM_E2E else ''}"
     )
+    print(f"    ÷ in-process read + predict {with_read.rows_per_s:,.0f} rows/s = {e2e_read:.2f}")
     if best is not None:
         gain = sweep_medians[best] / sweep_medians[f"{DEFAULT_CONFIG[0]}x{DEFAULT_CONFIG[1]}"]
         print(f"    best --batch-rows x --concurrency on {args.sweep_rows:,} rows: {best} ({gain:.2f} × the default)")
@@ -846,6 +938,8 @@ def benchmark(args: argparse.Namespace) -> int:
         "e2e_rows_per_s": round(main.rows_per_s),
         "inprocess_rows_per_s": round(inproc.rows_per_s),
         "e2e_ratio": round(e2e, 3),
+        "inprocess_read_rows_per_s": round(with_read.rows_per_s),
+        "e2e_ratio_vs_read_and_predict": round(e2e_read, 3),
         "e2e_peak_rss_mb": None if main.peak_rss_mb is None else round(main.peak_rss_mb),
         "sweep": {label: round(rps) for label, rps in sweep_medians.items()},
         "naive_rows_per_s": round(naive_rps),
@@ -870,18 +964,21 @@ def _e2e_summary(
     model_dir: Path,
     main: CliRun,
     inproc: PredictTimes,
+    with_read: PredictTimes,
     overhead: CliRun,
     starts: dict[str, CliRun],
     problems: list[str],
 ) -> int:
     """The summary of sections 1-2 alone (--only-e2e)."""
     e2e = main.rows_per_s / inproc.rows_per_s if inproc.rows_per_s else 0.0
+    e2e_read = main.rows_per_s / with_read.rows_per_s if with_read.rows_per_s else 0.0
     print("\nsummary")
     print(
         f"  end-to-end `bankscore score` {main.rows_per_s:,.0f} rows/s ÷ in-process predict "
         f"{inproc.rows_per_s:,.0f} rows/s = {e2e:.2f} (target ≥ {TARGET_E2E:g}, aim {AIM_E2E:g}) "
         f"{verdict(e2e >= TARGET_E2E)}{' (aim met)' if e2e >= AIM_E2E else ''}"
     )
+    print(f"    ÷ in-process read + predict {with_read.rows_per_s:,.0f} rows/s = {e2e_read:.2f}")
     cold = starts["no bytecode cache"].wall
     print(f"    fixed cost per process {overhead.wall:.2f} s ({overhead.label}); {cold:.2f} s with no bytecode cache")
     if main.other_cpu > NOISY_OTHER_CPU:
@@ -892,6 +989,8 @@ def _e2e_summary(
         "e2e_rows_per_s": round(main.rows_per_s),
         "inprocess_rows_per_s": round(inproc.rows_per_s),
         "e2e_ratio": round(e2e, 3),
+        "inprocess_read_rows_per_s": round(with_read.rows_per_s),
+        "e2e_ratio_vs_read_and_predict": round(e2e_read, 3),
         "e2e_peak_rss_mb": None if main.peak_rss_mb is None else round(main.peak_rss_mb),
         "valid": not problems,
     }
