@@ -6,8 +6,12 @@ Four measurements, all on the same synthetic rows and the same model:
    the embedded endpoint it starts for itself, writing the output) in rows/s, next to
 2. the model's own in-process `Model.predict(frame)` in rows/s on rows read from the same CSV
    (only the predict call is timed; the median of a few repetitions on the first --predict-rows
-   rows, half of them before the end-to-end run and half after it, so drift hits both).
+   rows, half of them before the end-to-end run and half after it, so drift hits both), and reading
+   the CSV plus predict, as issue 17 counts the in-process figure.
    Target: end-to-end ÷ in-process ≥ 0.4 (aim 0.6).
+   [2b] then runs each stage of the chain one after another in this process (read, check, encode,
+   the endpoint's parse and predict, decode, write) and prints its CPU µs per row, and the ceiling
+   those set on the ratio when every core is busy and nothing else costs.
 3. `ScoringClient.predict(frame)` next to a naive client (requests + json + `to_dict('records')`,
    sequential 1,000-row batches on one keep-alive session), taking turns on the same rows, (a)
    against an embedded endpoint in this process (client and server share one GIL) and (b) against
