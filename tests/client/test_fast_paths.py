@@ -133,6 +133,10 @@ def outcome(rows: Any, contract: Contract, extra_columns: Any = "error") -> Any:
 def general(monkeypatch: pytest.MonkeyPatch) -> None:
     """From here on every frame takes the Series path, every call the many-batch path, every label inference."""
     monkeypatch.setattr(validation, "SMALL_FRAME_ROWS", -1)
+    monkeypatch.setattr(validation, "_LAST_LABELS", None)
+    monkeypatch.setattr(validation, "_remember_labels", lambda memo: None)
+    monkeypatch.setattr(validation, "_one_record", lambda records, contract: None)
+    monkeypatch.setattr(validation, "_one_row_as_it_is", lambda table, contract: False)
     monkeypatch.setattr(base_module, "_one_label_array", lambda label: None)
     monkeypatch.setattr(client_module, "_encoded", encode_batch)
     monkeypatch.setattr(base_module, "_scores", lambda response, batch, decode_answer: None)
@@ -162,6 +166,97 @@ def test_a_short_frame_reads_as_the_series_path_reads_it(
         general(patch)
         slow = outcome(frame, contract, extra_columns)
     assert fast == slow
+
+
+PLAIN_CELL = {
+    "int64": st.integers(-(2**63), 2**63 - 1),
+    "double": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**63), 2**63 - 1)),
+    "string": st.text(max_size=3),
+    "boolean": st.booleans(),
+}
+
+
+def checked(table: validation.Table, contract: Contract) -> Any:
+    """What `validate` makes of a table: its cells afterwards, or the error's type and words."""
+    try:
+        validation.validate(table, contract)
+    except InputValidationError as exc:
+        return type(exc), str(exc)
+    return {name: [shown(v) for v in values] for name, values in table.columns.items()}
+
+
+@PROPERTY
+@given(data=st.data())
+def test_one_row_is_checked_as_every_row_is(data: st.DataObject, monkeypatch: pytest.MonkeyPatch) -> None:
+    contract = data.draw(contracts())
+    edges = st.sampled_from([None, 0, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 0.25, 3.0, math.inf, "3", True])
+    # mostly cells the column takes as they are, so that a single odd one decides
+    row = {c.name: data.draw(st.one_of(PLAIN_CELL[c.type], PLAIN_CELL[c.type], edges, cells)) for c in contract.columns}
+
+    def table() -> validation.Table:
+        return validation.Table({name: [value] for name, value in row.items()}, 1, pd.RangeIndex(1))
+
+    fast = checked(table(), contract)
+    with monkeypatch.context() as patch:
+        general(patch)
+        slow = checked(table(), contract)
+    assert fast == slow
+
+
+ODD_CELLS = [
+    None, 0, -7, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 0.25, 3.0, -0.0, math.inf, -math.inf, math.nan, "", "3",
+    " 4.5 ", "yes", True, False, Decimal("2"), np.int64(3), np.float64(0.5), np.True_, pd.NA, [1],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", [*KINDS, "any"])
+@pytest.mark.parametrize("required", [True, False])
+@pytest.mark.parametrize("value", ODD_CELLS, ids=repr)
+def test_one_cell_is_checked_as_every_cell_is(
+    kind: Any, required: bool, value: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contract = Contract(
+        envelope="inputs", columns=(Column("a", "string"), Column("n", kind, required)), supports_proba=True,
+        declared_output="",
+    )  # fmt: skip
+    fast = checked(validation.Table({"a": ["x"], "n": [value]}, 1, pd.RangeIndex(1)), contract)
+    with monkeypatch.context() as patch:
+        general(patch)
+        slow = checked(validation.Table({"a": ["x"], "n": [value]}, 1, pd.RangeIndex(1)), contract)
+    assert fast == slow
+
+
+@PROPERTY
+@given(data=st.data(), extra_columns=st.sampled_from(["error", "ignore"]))
+def test_one_record_reads_as_records_read(
+    data: st.DataObject, extra_columns: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contract = data.draw(contracts())
+    record = {c.name: data.draw(cells) for c in contract.columns if data.draw(st.integers(0, 8))}
+    if data.draw(st.integers(0, 5)) == 0:
+        record["extra column"] = 1
+    fast = outcome([record], contract, extra_columns)
+    with monkeypatch.context() as patch:
+        general(patch)
+        slow = outcome([record], contract, extra_columns)
+    assert fast == slow
+
+
+@PROPERTY
+@given(data=st.data(), extra_columns=st.sampled_from(["error", "ignore"]))
+def test_the_labels_of_a_frame_read_again_read_as_they_did(
+    data: st.DataObject, extra_columns: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same columns (a view of them, as `iloc` gives) read from the memo as they read the first time."""
+    contract = data.draw(contracts())
+    frame = data.draw(frames(contract))
+    first = outcome(frame, contract, extra_columns)
+    again = [outcome(frame.iloc[list(range(len(frame)))], contract, extra_columns), outcome(frame, contract)]
+    with monkeypatch.context() as patch:
+        general(patch)
+        slow = [outcome(frame.iloc[list(range(len(frame)))], contract, extra_columns), outcome(frame, contract)]
+    assert again == slow
+    assert first == slow[0]
 
 
 @PROPERTY
