@@ -80,7 +80,8 @@ def _from_frame(frame: pd.DataFrame, contract: Contract, extra_columns: ExtraCol
     expected = contract.column_names
     walk = getattr(frame, "_iter_column_arrays", None)  # pandas' own column walk (1.x to 3.x)
     if walk is not None and len(frame) <= SMALL_FRAME_ROWS and all_text:
-        columns = _small_frame_columns(frame, walk(), expected, names)
+        arrays = _column_arrays(frame)
+        columns = _small_frame_columns(frame, walk() if arrays is None else arrays, expected, names)
     else:
         columns = _frame_columns(frame, expected, names)
     return Table(columns, len(frame), frame.index, ignored)
@@ -173,6 +174,28 @@ def _small_frame_columns(
                 values = [None if hole else v for v, hole in zip(values, missing.tolist(), strict=True)]
         columns[name] = values
     return columns
+
+
+def _column_arrays(frame: pd.DataFrame) -> list[Any] | None:
+    """The arrays `frame._iter_column_arrays()` yields, read block by block rather than looked up column by column
+    (a 2-D block's row k is its k-th column, as `Block.iget` reads it; a 1-D block is its one column); None when
+    this pandas keeps its blocks otherwise."""
+    try:
+        blocks = frame._mgr.blocks
+        arrays: list[Any] = [None] * len(frame.columns)
+        for block in blocks:
+            values = block.values
+            places = block.mgr_locs.as_array.tolist()
+            if values.ndim == 2:
+                for k, place in enumerate(places):
+                    arrays[place] = values[k]
+            elif len(places) == 1:
+                arrays[places[0]] = values
+            else:
+                return None
+    except (AttributeError, TypeError, IndexError):
+        return None
+    return arrays
 
 
 _NO_HOLES_KINDS: Final = frozenset("iub")  # numpy ints and bools: isna() is all False

@@ -301,6 +301,21 @@ def test_records_lacking_a_column_are_each_named_whether_or_not_others_have_it(d
         assert missing == absent == []
 
 
+@PROPERTY
+@given(data=st.data(), consolidated=st.booleans())
+def test_the_arrays_read_by_block_are_the_column_walks(data: st.DataObject, consolidated: bool) -> None:
+    contract = data.draw(contracts())
+    frame = data.draw(frames(contract))
+    if consolidated:
+        frame = frame.copy()  # one block per dtype
+    by_block = validation._column_arrays(frame)
+    walked = list(frame._iter_column_arrays())
+    assert by_block is not None and len(by_block) == len(walked)
+    for mine, theirs in zip(by_block, walked, strict=True):
+        assert type(mine) is type(theirs) and mine.dtype == theirs.dtype and mine.shape == theirs.shape
+        assert [shown(v) for v in mine.tolist()] == [shown(v) for v in theirs.tolist()]
+
+
 def test_the_fast_path_is_taken_for_short_frames_only(monkeypatch: pytest.MonkeyPatch) -> None:
     contract = Contract(envelope="inputs", columns=(Column("n", "int64"),), supports_proba=True, declared_output="")
     taken: list[int] = []
