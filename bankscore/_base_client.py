@@ -449,8 +449,26 @@ def to_series(table: Table, results: list[Any]) -> pd.Series[Any]:
     if len(results) == 1 and len(table.index) == 1:
         template = _one_label_array(results[0])
         if template is not None:  # inferring a dtype costs more than a single-row request: once per label
-            return pd.Series(template, index=table.index, name="prediction", copy=True)
+            return _series_of(template.copy(), table.index)
     return pd.Series(results, index=table.index, name="prediction")
+
+
+def _series_of(values: Any, index: pd.Index) -> pd.Series[Any]:
+    """`pd.Series(values, index=index, name="prediction")` of values already in the form a Series keeps, put
+    together as pandas' own methods put their results together (its manager, then `_from_mgr`), without the
+    constructor's checks and conversions: after a request, the code it runs costs several times what it does in
+    a loop. The constructor where this pandas has no such parts."""
+    import pandas as pd
+
+    try:
+        from pandas.core.internals import SingleBlockManager  # type: ignore[import-not-found]
+
+        manager = SingleBlockManager.from_array(values, index)
+        series: pd.Series[Any] = pd.Series._from_mgr(manager, manager.axes)  # type: ignore[attr-defined]
+    except (ImportError, AttributeError, TypeError):
+        return pd.Series(values, index=index, name="prediction", copy=False)
+    series.name = "prediction"
+    return series
 
 
 _ONE_LABEL_ARRAYS: dict[Any, Any] = {}
@@ -459,7 +477,8 @@ _KEYED_LABELS: Final = frozenset({str, int, bool, type(None)})
 
 
 def _one_label_array(label: Any) -> Any:
-    """The array `pd.Series([label])` infers, under the pandas options now in force; None for labels of other kinds.
+    """The values `pd.Series([label])` infers (as it keeps them) under the pandas options now in force; None for
+    labels of other kinds.
 
     Keyed by the label's type and value (a float by its repr: -0.0 and NaN stay themselves) and by pandas'
     `future` and `mode` options, which decide what the inference gives (str or object, the string storage).
@@ -481,7 +500,7 @@ def _one_label_array(label: Any) -> Any:
 
         if len(_ONE_LABEL_ARRAYS) >= _ONE_LABEL_ARRAYS_MAX:
             _ONE_LABEL_ARRAYS.clear()
-        template = _ONE_LABEL_ARRAYS[key] = pd.Series([label]).array
+        template = _ONE_LABEL_ARRAYS[key] = pd.Series([label])._values  # an ndarray, or the extension array
     return template
 
 
