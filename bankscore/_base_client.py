@@ -460,15 +460,39 @@ def _series_of(values: Any, index: pd.Index) -> pd.Series[Any]:
     a loop. The constructor where this pandas has no such parts."""
     import pandas as pd
 
-    try:
-        from pandas.core.internals import SingleBlockManager  # type: ignore[import-not-found]
-
-        manager = SingleBlockManager.from_array(values, index)
-        series: pd.Series[Any] = pd.Series._from_mgr(manager, manager.axes)  # type: ignore[attr-defined]
-    except (ImportError, AttributeError, TypeError):
+    parts = _pandas_parts()
+    if parts is None:
         return pd.Series(values, index=index, name="prediction", copy=False)
+    manager = parts[1].from_array(values, index)
+    series: pd.Series[Any] = pd.Series._from_mgr(manager, manager.axes)  # type: ignore[attr-defined]
     series.name = "prediction"
     return series
+
+
+_PARTS: list[Any] = []
+
+
+def _pandas_parts() -> tuple[Any, Any] | None:
+    """pandas' option store and its SingleBlockManager, looked up once (a `from` import runs Python code each
+    time); None when this pandas keeps them elsewhere."""
+    if not _PARTS:
+        import pandas as pd
+
+        try:
+            from pandas._config import config
+            from pandas.core.internals import SingleBlockManager  # type: ignore[import-not-found]
+
+            found: tuple[Any, Any] | None = (config._global_config, SingleBlockManager)  # type: ignore[attr-defined]
+        except (ImportError, AttributeError):
+            found = None
+        if not (
+            callable(getattr(pd.Series, "_from_mgr", None))
+            and callable(getattr(found and found[1], "from_array", None))
+        ):
+            found = None
+        _PARTS.append(found)
+    parts: tuple[Any, Any] | None = _PARTS[0]
+    return parts
 
 
 _ONE_LABEL_ARRAYS: dict[Any, Any] = {}
@@ -506,13 +530,14 @@ def _one_label_array(label: Any) -> Any:
 
 def _pandas_options() -> tuple[Any, ...] | None:
     """pandas' `future` and `mode` options as a hashable snapshot; None when they can't be read so."""
+    parts = _pandas_parts()
+    if parts is None:
+        return None
+    options = parts[0]
     try:
-        from pandas._config import config
-
-        options = config._global_config  # type: ignore[attr-defined]
         snapshot = (tuple(options["future"].items()), tuple(options["mode"].items()))
         hash(snapshot)
-    except Exception:  # another pandas keeps its options elsewhere: no shortcut
+    except Exception:  # another pandas keeps its options otherwise: no shortcut
         return None
     return snapshot
 
