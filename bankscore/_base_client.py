@@ -465,7 +465,7 @@ def _series_of(values: Any, index: pd.Index) -> pd.Series[Any]:
         return pd.Series(values, index=index, name="prediction", copy=False)
     manager = parts[1].from_array(values, index)
     series: pd.Series[Any] = pd.Series._from_mgr(manager, manager.axes)  # type: ignore[attr-defined]
-    series.name = "prediction"
+    object.__setattr__(series, "_name", "prediction")  # what `series.name = ...` stores once it has checked it
     return series
 
 
@@ -486,7 +486,8 @@ def _pandas_parts() -> tuple[Any, Any] | None:
         except (ImportError, AttributeError):
             found = None
         if not (
-            callable(getattr(pd.Series, "_from_mgr", None))
+            "_name" in getattr(pd.Series, "_metadata", ())
+            and callable(getattr(pd.Series, "_from_mgr", None))
             and callable(getattr(found and found[1], "from_array", None))
         ):
             found = None

@@ -256,7 +256,7 @@ def _one_record(records: list[Any], contract: Contract) -> Table | None:
         elif kind not in _PLAIN_CELLS:
             value = _holes_to_none([value])[0]
         columns[name] = [value]
-    return Table(columns, 1, pd.RangeIndex(1), ())
+    return Table(columns, 1, pd.RangeIndex.from_range(range(1)), ())  # RangeIndex(1), without its argument checks
 
 
 _PLAIN_CELLS: Final = frozenset({int, float, str, bool, type(None)})
