@@ -12,7 +12,6 @@ import os
 import re
 import ssl
 import time
-import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -60,8 +59,17 @@ CLIENT_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 def new_client_request_id() -> str:
-    """A fresh x-ms-client-request-id: a UUID4 in its 36-character hyphenated form, as Azure SDKs send it."""
-    return str(uuid.uuid4())
+    """A fresh x-ms-client-request-id: a UUID4 in its 36-character hyphenated form, as Azure SDKs send it.
+
+    `str(uuid.uuid4())` written out (the same bits and text), without the UUID object a request doesn't need.
+    """
+    number = int.from_bytes(os.urandom(16), "big") & _UUID4_KEEP | _UUID4_SET
+    text = f"{number:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+_UUID4_KEEP: Final = ~((0xF000 << 64) | (0xC000 << 48))  # the version and variant bits uuid.UUID(version=4) sets
+_UUID4_SET: Final = (4 << 76) | (0x8000 << 48)
 
 
 def check_client_request_id(value: str) -> str:
@@ -107,6 +115,8 @@ class ClientOptions:
     @property
     def client_request_id(self) -> str | None:
         """The x-ms-client-request-id given in `headers`, sent on every request instead of a fresh one."""
+        if not self.headers:
+            return None
         return next((v for k, v in self.headers.items() if k.lower() == CLIENT_REQUEST_ID_HEADER), None)
 
     def policy(self) -> RetryPolicy:
@@ -436,7 +446,101 @@ def _short(error: APIError) -> str:
 def to_series(table: Table, results: list[Any]) -> pd.Series[Any]:
     import pandas as pd
 
+    if len(results) == 1 and len(table.index) == 1:
+        template = _one_label_array(results[0])
+        if template is not None:  # inferring a dtype costs more than a single-row request: once per label
+            return _series_of(template.copy(), table.index)
     return pd.Series(results, index=table.index, name="prediction")
+
+
+def _series_of(values: Any, index: pd.Index) -> pd.Series[Any]:
+    """`pd.Series(values, index=index, name="prediction")` of values already in the form a Series keeps, put
+    together as pandas' own methods put their results together (its manager, then `_from_mgr`), without the
+    constructor's checks and conversions: after a request, the code it runs costs several times what it does in
+    a loop. The constructor where this pandas has no such parts."""
+    import pandas as pd
+
+    parts = _pandas_parts()
+    if parts is None:
+        return pd.Series(values, index=index, name="prediction", copy=False)
+    manager = parts[1].from_array(values, index)
+    series: pd.Series[Any] = pd.Series._from_mgr(manager, manager.axes)  # type: ignore[attr-defined]
+    object.__setattr__(series, "_name", "prediction")  # what `series.name = ...` stores once it has checked it
+    return series
+
+
+_PARTS: list[Any] = []
+
+
+def _pandas_parts() -> tuple[Any, Any] | None:
+    """pandas' option store and its SingleBlockManager, looked up once (a `from` import runs Python code each
+    time); None when this pandas keeps them elsewhere."""
+    if not _PARTS:
+        import pandas as pd
+
+        try:
+            from pandas._config import config
+            from pandas.core.internals import SingleBlockManager  # type: ignore[import-not-found]
+
+            found: tuple[Any, Any] | None = (config._global_config, SingleBlockManager)  # type: ignore[attr-defined]
+        except (ImportError, AttributeError):
+            found = None
+        if not (
+            "_name" in getattr(pd.Series, "_metadata", ())
+            and callable(getattr(pd.Series, "_from_mgr", None))
+            and callable(getattr(found and found[1], "from_array", None))
+        ):
+            found = None
+        _PARTS.append(found)
+    parts: tuple[Any, Any] | None = _PARTS[0]
+    return parts
+
+
+_ONE_LABEL_ARRAYS: dict[Any, Any] = {}
+_ONE_LABEL_ARRAYS_MAX: Final = 256
+_KEYED_LABELS: Final = frozenset({str, int, bool, type(None)})
+
+
+def _one_label_array(label: Any) -> Any:
+    """The values `pd.Series([label])` infers (as it keeps them) under the pandas options now in force; None for
+    labels of other kinds.
+
+    Keyed by the label's type and value (a float by its repr: -0.0 and NaN stay themselves) and by pandas'
+    `future` and `mode` options, which decide what the inference gives (str or object, the string storage).
+    """
+    kind = type(label)
+    if kind in _KEYED_LABELS:
+        value: Any = label
+    elif kind is float:
+        value = repr(label)
+    else:
+        return None
+    options = _pandas_options()
+    if options is None:
+        return None
+    key = (kind, value, options)
+    template = _ONE_LABEL_ARRAYS.get(key)
+    if template is None:
+        import pandas as pd
+
+        if len(_ONE_LABEL_ARRAYS) >= _ONE_LABEL_ARRAYS_MAX:
+            _ONE_LABEL_ARRAYS.clear()
+        template = _ONE_LABEL_ARRAYS[key] = pd.Series([label])._values  # an ndarray, or the extension array
+    return template
+
+
+def _pandas_options() -> tuple[Any, ...] | None:
+    """pandas' `future` and `mode` options as a hashable snapshot; None when they can't be read so."""
+    parts = _pandas_parts()
+    if parts is None:
+        return None
+    options = parts[0]
+    try:
+        snapshot = (tuple(options["future"].items()), tuple(options["mode"].items()))
+        hash(snapshot)
+    except Exception:  # another pandas keeps its options otherwise: no shortcut
+        return None
+    return snapshot
 
 
 def to_frame(table: Table, results: list[Any], contract: Contract) -> pd.DataFrame:
@@ -515,7 +619,9 @@ def attempts(
         headers, client_request_id = request_headers(authorization, options.model_deployment, options.client_request_id)
         reply = yield Send(headers)
         if isinstance(reply, httpx.Response):
-            outcome = interpret(reply, batch, client_request_id, policy, _secrets(credential, options), decode_answer)
+            outcome = _scores(reply, batch, decode_answer) or interpret(
+                reply, batch, client_request_id, policy, _secrets(credential, options), decode_answer
+            )
         else:
             outcome = _transport_outcome(reply, batch, client_request_id)
         if outcome.results is not None:
@@ -551,6 +657,16 @@ def attempts(
         patience_left = _patience_left(policy, tally, time.monotonic())
         if patience_left is not None and patience_left <= 0:
             raise _out_of_patience(outcome.error, policy, attempt)
+
+
+def _scores(response: httpx.Response, batch: Batch, decode_answer: Decode) -> Outcome | None:
+    """The Outcome `interpret` gives a 200 that holds scores, without its error context; None for any other answer."""
+    if response.status_code != 200:
+        return None
+    try:
+        return Outcome(results=decode_answer(response.content, batch.size))
+    except DecodeFailure:
+        return None  # `interpret` reads it again and says why
 
 
 def _patience_left(policy: RetryPolicy, tally: Tally, now: float) -> float | None:

@@ -469,6 +469,19 @@ class ScoringClient(_ClientBase):
         decode: Decode = decode_results,
     ) -> list[Any]:
         batches = _plan(table, self.contract, self._options)
+        if len(batches) == 1:  # one batch (one row): no other sender to stop, no pool
+            return self._score_one(table, batches[0], method, progress, on_error, decode)
+        return self._score_batches(table, batches, method, progress, on_error, decode)
+
+    def _score_batches(
+        self,
+        table: Table,
+        batches: list[Batch],
+        method: Method,
+        progress: Progress | None,
+        on_error: OnError,
+        decode: Decode,
+    ) -> list[Any]:
         done = 0
 
         failed = threading.Event()  # a batch failed for good: the call is over, send nothing more
@@ -509,6 +522,24 @@ class ScoringClient(_ClientBase):
         finally:
             self._throttle.job_finished()
 
+    def _score_one(
+        self, table: Table, batch: Batch, method: Method, progress: Progress | None, on_error: OnError, decode: Decode
+    ) -> list[Any]:
+        """`_score` of a call that is one batch: the same answer, error and progress, without the thread machinery."""
+        self._throttle.job_started()
+        try:
+            try:
+                results = self._send_batch(table, batch, method, None, decode)
+            except APIError as error:
+                if on_error == "raise":
+                    raise
+                results = [error] * batch.size
+            if progress is not None:
+                progress(batch.size, table.n_rows)
+            return results
+        finally:
+            self._throttle.job_finished()
+
     def _send_batch(
         self,
         table: Table,
@@ -518,7 +549,7 @@ class ScoringClient(_ClientBase):
         decode: Decode = decode_results,
     ) -> list[Any]:
         results: list[Any] = []
-        for part, body in encode_batch(table, self.contract, batch, method, self._options.max_batch_bytes):
+        for part, body in _encoded(table, self.contract, batch, method, self._options.max_batch_bytes):
             results.extend(self._send(table, part, body, method, stop, decode))
         return results
 
@@ -709,6 +740,19 @@ class AsyncScoringClient(_ClientBase):
     ) -> list[Any]:
         contract = await self.load_contract()
         batches = _plan(table, contract, self._options)
+        if len(batches) == 1:  # one batch (one row): no task to spawn, nothing to cancel, the same answer or error
+            return await self._score_one(table, batches[0], method, progress, on_error, decode)
+        return await self._score_batches(table, batches, method, progress, on_error, decode)
+
+    async def _score_batches(
+        self,
+        table: Table,
+        batches: list[Batch],
+        method: Method,
+        progress: Progress | None,
+        on_error: OnError,
+        decode: Decode,
+    ) -> list[Any]:
         limit = asyncio.Semaphore(self._options.concurrency)
         done = 0
         failed = False  # a batch failed for good: the call is over, send nothing more
@@ -730,12 +774,6 @@ class AsyncScoringClient(_ClientBase):
                 progress(done, table.n_rows)
             return results
 
-        if len(batches) == 1:  # one batch (one row): no task to spawn, nothing to cancel, the same answer or error
-            self._throttle.job_started()
-            try:
-                return await run(batches[0])
-            finally:
-                self._throttle.job_finished()
         # A task group, not gather: when a batch fails for good, the batches not yet sent are cancelled
         # instead of running on in the caller's event loop after the call has raised.
         failure: BaseException | None = None
@@ -753,11 +791,29 @@ class AsyncScoringClient(_ClientBase):
             raise failure
         return [r for task in tasks for r in task.result()]
 
+    async def _score_one(
+        self, table: Table, batch: Batch, method: Method, progress: Progress | None, on_error: OnError, decode: Decode
+    ) -> list[Any]:
+        """`_score` of a call that is one batch: the same answer, error and progress, without a semaphore or tasks."""
+        self._throttle.job_started()
+        try:
+            try:
+                results = await self._send_batch(table, batch, method, decode)
+            except APIError as error:
+                if on_error == "raise":
+                    raise
+                results = [error] * batch.size
+            if progress is not None:
+                progress(batch.size, table.n_rows)
+            return results
+        finally:
+            self._throttle.job_finished()
+
     async def _send_batch(
         self, table: Table, batch: Batch, method: Method, decode: Decode = decode_results
     ) -> list[Any]:
         results: list[Any] = []
-        for part, body in encode_batch(table, self.contract, batch, method, self._options.max_batch_bytes):
+        for part, body in _encoded(table, self.contract, batch, method, self._options.max_batch_bytes):
             results.extend(await self._send(table, part, body, method, decode))
         return results
 
@@ -816,6 +872,17 @@ def _plan(table: Table, contract: Contract, options: ClientOptions) -> list[Batc
     if table.n_rows == 1:
         return [Batch(0, 1)]
     return list(plan_batches(table, contract, batch_rows=options.batch_rows, max_batch_bytes=options.max_batch_bytes))
+
+
+def _encoded(
+    table: Table, contract: Contract, batch: Batch, method: Method, max_batch_bytes: int
+) -> list[tuple[Batch, bytes]]:
+    """`encode_batch`'s parts; a batch of the whole table is encoded from it as it is, not from a copy of its rows."""
+    if batch.start == 0 and batch.stop == table.n_rows:
+        body = encode(table, contract, method)
+        if len(body) <= max_batch_bytes or batch.size == 1:
+            return [(batch, body)]
+    return encode_batch(table, contract, batch, method, max_batch_bytes)
 
 
 def _first_failure(failed: BaseExceptionGroup[BaseException]) -> BaseException:

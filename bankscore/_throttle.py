@@ -79,11 +79,16 @@ class Answer:
 
 def read_answer(status: int | None, headers: Mapping[str, str] | None, retry_after_cap: float) -> Answer:
     """An answer's load signal: a model's own 503 (x-ms-run-function-failed) is not an overload."""
+    if status == 200:
+        return _OK  # no overload and no pause, whatever the headers say
     headers = headers or {}
     model_failed = headers.get("x-ms-run-function-failed", "").lower() == "true"
     congested = status in CONGESTION_STATUSES and not model_failed
     hinted = parse_retry_after(retry_after_header(headers)) if status is not None and status != 200 else None
     return Answer(status, congested, None if hinted is None else min(hinted, retry_after_cap))
+
+
+_OK: Final = Answer(200, congested=False, retry_after=None)
 
 
 class Throttle:

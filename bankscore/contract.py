@@ -8,6 +8,7 @@ the decoder trusts the values it receives.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,13 +54,24 @@ class Contract:
     explain: ExplainSpec | None = field(default=None, compare=False)
     """How the service explains rows, when its swagger says it does (`x-bankscore-explain`)."""
 
-    @property
+    @functools.cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
     @property
     def types(self) -> dict[str, ColumnType]:
+        """Each column's type by name: a new dict on each call, the caller's to change."""
+        return dict(self._types)
+
+    @functools.cached_property
+    def _types(self) -> dict[str, ColumnType]:
+        """`types` read once (the contract is frozen), for the checks that only look names up; never handed out."""
         return {c.name: c.type for c in self.columns}
+
+    @functools.cached_property
+    def _names(self) -> frozenset[str]:
+        """The column names as a set, for the checks of every call."""
+        return frozenset(self._types)
 
     def class_names(self) -> tuple[str, ...] | None:
         """Classes as declared, or the Bank Marketing ones when the columns are that model's."""

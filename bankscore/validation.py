@@ -63,7 +63,9 @@ def to_table(
     """Normalise any accepted input, then validate it; raises InputValidationError listing every problem."""
     import pandas as pd
 
-    if isinstance(rows, pd.DataFrame):
+    if type(rows) is list:  # the common case first: a list is rows, without the ABC checks
+        table = _from_records(list(rows), contract, extra_columns)
+    elif isinstance(rows, pd.DataFrame):
         table = _from_frame(rows, contract, extra_columns)
     elif _not_rows(rows):
         raise TypeError(f"rows must be a DataFrame, a list of dicts or a list of row models, not {type(rows).__name__}")
@@ -74,7 +76,30 @@ def to_table(
 
 
 def _from_frame(frame: pd.DataFrame, contract: Contract, extra_columns: ExtraColumns) -> Table:
-    labels = frame.columns.tolist()
+    names, all_text, ignored = _frame_labels(frame.columns, contract, extra_columns)
+    expected = contract.column_names
+    walk = getattr(frame, "_iter_column_arrays", None)  # pandas' own column walk (1.x to 3.x)
+    if walk is not None and len(frame) <= SMALL_FRAME_ROWS and all_text:
+        arrays = _column_arrays(frame)
+        columns = _small_frame_columns(frame, walk() if arrays is None else arrays, expected, names)
+    else:
+        columns = _frame_columns(frame, expected, names)
+    return Table(columns, len(frame), frame.index, ignored)
+
+
+def _frame_labels(
+    labels_: pd.Index, contract: Contract, extra_columns: ExtraColumns
+) -> tuple[list[str], bool, tuple[str, ...]]:
+    """A frame's column names, whether all its labels are str, and those the contract doesn't know; or the error.
+
+    The last answer is kept for the next call with the same columns (the same Index or a view of it: an Index
+    is immutable), since frames of one row often share them (`frame.iloc[[i]]`) and reading labels costs more
+    than the row.
+    """
+    memo = _LAST_LABELS
+    if memo is not None and memo[1] is contract and memo[2] == extra_columns and memo[0].is_(labels_):
+        return memo[3]
+    labels = labels_.tolist()
     names = [str(c) for c in labels]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -82,18 +107,21 @@ def _from_frame(frame: pd.DataFrame, contract: Contract, extra_columns: ExtraCol
             [Problem("*", n, "(duplicate column)", "each column once") for n in duplicated],
             hint="Remove or rename the duplicated column(s).",
         )
-    expected = contract.column_names
     problems = _column_problems(set(names), contract, extra_columns)
     if problems:
         raise InputValidationError(problems, hint=_column_hint(contract))
-    walk = getattr(frame, "_iter_column_arrays", None)  # pandas' own column walk (1.x to 3.x)
-    if walk is not None and len(frame) <= SMALL_FRAME_ROWS and all(type(c) is str for c in labels):
-        columns = _small_frame_columns(frame, walk(), expected, names)
-    else:
-        columns = _frame_columns(frame, expected, names)
-    known = contract.types  # a property that builds a dict: once, not once per name
-    ignored = tuple(n for n in names if n not in known)
-    return Table(columns, len(frame), frame.index, ignored)
+    known = contract._types
+    found = (names, all(type(c) is str for c in labels), tuple(n for n in names if n not in known))
+    _remember_labels((labels_, contract, extra_columns, found))
+    return found
+
+
+_LAST_LABELS: tuple[Any, Contract, ExtraColumns, tuple[list[str], bool, tuple[str, ...]]] | None = None
+
+
+def _remember_labels(memo: tuple[Any, Contract, ExtraColumns, tuple[list[str], bool, tuple[str, ...]]]) -> None:
+    global _LAST_LABELS
+    _LAST_LABELS = memo
 
 
 SMALL_FRAME_ROWS: Final = 64
@@ -148,6 +176,28 @@ def _small_frame_columns(
     return columns
 
 
+def _column_arrays(frame: pd.DataFrame) -> list[Any] | None:
+    """The arrays `frame._iter_column_arrays()` yields, read block by block rather than looked up column by column
+    (a 2-D block's row k is its k-th column, as `Block.iget` reads it; a 1-D block is its one column); None when
+    this pandas keeps its blocks otherwise."""
+    try:
+        blocks = frame._mgr.blocks
+        arrays: list[Any] = [None] * len(frame.columns)
+        for block in blocks:
+            values = block.values
+            places = block.mgr_locs.as_array.tolist()
+            if values.ndim == 2:
+                for k, place in enumerate(places):
+                    arrays[place] = values[k]
+            elif len(places) == 1:
+                arrays[places[0]] = values
+            else:
+                return None
+    except (AttributeError, TypeError, IndexError):
+        return None
+    return arrays
+
+
 _NO_HOLES_KINDS: Final = frozenset("iub")  # numpy ints and bools: isna() is all False
 _NEVER_MISSING: Final = frozenset({str, int, bool})  # cells pd.isna never calls missing (exactly these types)
 
@@ -157,6 +207,9 @@ def _from_records(records: list[Any], contract: Contract, extra_columns: ExtraCo
 
     if not records:
         return Table({name: [] for name in contract.column_names}, 0, pd.RangeIndex(0))
+    one = _one_record(records, contract)
+    if one is not None:
+        return one
     if records and isinstance(records[0], BaseModel):
         records = [r.model_dump(by_alias=True) if isinstance(r, BaseModel) else r for r in records]
     bad = next((i for i, r in enumerate(records) if not isinstance(r, Mapping)), None)
@@ -181,8 +234,29 @@ def _from_records(records: list[Any], contract: Contract, extra_columns: ExtraCo
                 columns[name] = [None if v != v else v for v in values]
         else:  # pd.NA, NaT, numpy and Decimal NaNs: what a DataFrame's isna() would call missing
             columns[name] = _holes_to_none(values)
-    ignored = tuple(sorted(seen - set(contract.types)))
+    ignored = tuple(sorted(seen - contract._names))
     return Table(columns, len(records), pd.RangeIndex(len(records)), ignored)
+
+
+def _one_record(records: list[Any], contract: Contract) -> Table | None:
+    """`_from_records` of one dict holding exactly the contract's columns (no column missing or unknown, nothing
+    to search); None for any other records."""
+    import pandas as pd
+
+    if len(records) != 1 or type(records[0]) is not dict or records[0].keys() != contract._names:
+        return None
+    record = records[0]
+    columns: dict[str, list[Any]] = {}
+    for name in contract.column_names:
+        value = record[name]
+        kind = type(value)
+        if kind is float:
+            if value != value:
+                value = None
+        elif kind not in _PLAIN_CELLS:
+            value = _holes_to_none([value])[0]
+        columns[name] = [value]
+    return Table(columns, 1, pd.RangeIndex.from_range(range(1)), ())  # RangeIndex(1), without its argument checks
 
 
 _PLAIN_CELLS: Final = frozenset({int, float, str, bool, type(None)})
@@ -225,7 +299,7 @@ def _column_problems(
     if extra_columns == "error":
         problems.extend(
             Problem("*", name, "(unknown column)", "one of the contract's columns")
-            for name in sorted(present - set(contract.types))
+            for name in sorted(present - contract._names)
         )
     return problems
 
@@ -241,6 +315,8 @@ def validate(table: Table, contract: Contract, *, max_problems: int = MAX_PROBLE
     Whole floats in int64 columns (Excel's 45.0) become ints; numeric text, Decimals and numpy scalars
     become the numbers they hold. A column the type-set test passes is left as it is.
     """
+    if table.n_rows == 1 and _one_row_as_it_is(table, contract):
+        return
     problems: list[Problem] = []
     total = 0
     for column in contract.columns:
@@ -263,6 +339,34 @@ def validate(table: Table, contract: Contract, *, max_problems: int = MAX_PROBLE
                 problems.append(Problem(table.index[i], column.name, value, _describe(kind, value)))
     if problems:
         raise InputValidationError(problems, total=total, hint="Fix these cells, or drop their rows, and try again.")
+
+
+def _one_row_as_it_is(table: Table, contract: Contract) -> bool:
+    """True when `validate` would pass the one row and change none of its cells: plain values of the columns'
+    own kinds (ints within int64, finite floats), or None where that is allowed. False sends it the whole way."""
+    columns = table.columns
+    for column in contract.columns:
+        kind = column.type
+        if kind == "any":
+            continue
+        values = columns[column.name]
+        if len(values) != 1:
+            return False
+        value = values[0]
+        cell = type(value)
+        if cell is str:
+            ok = kind == "string"
+        elif cell is bool:
+            ok = kind == "boolean"
+        elif cell is int:
+            ok = (kind == "int64" or kind == "double") and INT64_MIN <= value <= INT64_MAX
+        elif cell is float:
+            ok = kind == "double" and math.isfinite(value)
+        else:
+            ok = value is None and not column.required
+        if not ok:
+            return False
+    return True
 
 
 def _not_rows(rows: object) -> bool:
