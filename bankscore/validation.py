@@ -157,6 +157,8 @@ def _small_frame_columns(
 
     arrays = dict(zip(names, arrays_, strict=True))
     n = len(frame)
+    if n == 1:
+        return _one_row_columns(arrays, expected)
     columns: dict[str, list[Any]] = {}
     for name in expected:
         array = arrays.get(name)
@@ -176,26 +178,44 @@ def _small_frame_columns(
     return columns
 
 
+def _one_row_columns(arrays: dict[str, Any], expected: tuple[str, ...]) -> dict[str, list[Any]]:
+    """`_small_frame_columns` of one row, judged by its one cell: a float that isn't itself (NaN) is a hole, as
+    np.isnan and pd.isna say; a str, int or bool never is; any other cell is asked of pd.isna, as before."""
+    columns: dict[str, list[Any]] = {}
+    for name in expected:
+        array = arrays.get(name)
+        if array is None:  # optional column left out
+            columns[name] = [None]
+            continue
+        values = array.tolist()
+        cell = values[0]
+        kind = type(cell)
+        if kind is float:
+            if cell != cell:
+                values = [None]
+        elif kind not in _NEVER_MISSING:
+            import pandas as pd
+
+            if pd.isna(array)[0]:
+                values = [None]
+        columns[name] = values
+    return columns
+
+
 def _column_arrays(frame: pd.DataFrame) -> list[Any] | None:
-    """The arrays `frame._iter_column_arrays()` yields, read block by block rather than looked up column by column
-    (a 2-D block's row k is its k-th column, as `Block.iget` reads it; a 1-D block is its one column); None when
-    this pandas keeps its blocks otherwise."""
+    """The arrays `frame._iter_column_arrays()` yields, read as pandas' `BlockManager.iget_values` reads each one
+    (column i is row `blklocs[i]` of block `blknos[i]`'s values when they are 2-D, and those values when they are
+    1-D), without its per-column calls; None when this pandas keeps its blocks otherwise."""
     try:
-        blocks = frame._mgr.blocks
-        arrays: list[Any] = [None] * len(frame.columns)
-        for block in blocks:
-            values = block.values
-            places = block.mgr_locs.as_array.tolist()
-            if values.ndim == 2:
-                for k, place in enumerate(places):
-                    arrays[place] = values[k]
-            elif len(places) == 1:
-                arrays[places[0]] = values
-            else:
-                return None
-    except (AttributeError, TypeError, IndexError):
+        manager = frame._mgr
+        values = [block.values for block in manager.blocks]
+        arrays = [
+            held[at] if held.ndim == 2 else held
+            for held, at in zip(map(values.__getitem__, manager.blknos.tolist()), manager.blklocs.tolist(), strict=True)
+        ]
+    except (AttributeError, TypeError, IndexError, ValueError):
         return None
-    return arrays
+    return arrays if len(arrays) == len(frame.columns) else None
 
 
 _NO_HOLES_KINDS: Final = frozenset("iub")  # numpy ints and bools: isna() is all False
