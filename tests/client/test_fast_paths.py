@@ -48,6 +48,7 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 OVER_HTTP = settings(PROPERTY, max_examples=25)
+FRAMES = settings(PROPERTY, max_examples=80)  # a frame per example costs ~70 ms: the shortcut's own checks, fewer draws
 
 KINDS = ("int64", "double", "string", "boolean")
 
@@ -242,7 +243,7 @@ def test_one_record_reads_as_records_read(
     assert fast == slow
 
 
-@PROPERTY
+@FRAMES
 @given(data=st.data(), extra_columns=st.sampled_from(["error", "ignore"]))
 def test_the_labels_of_a_frame_read_again_read_as_they_did(
     data: st.DataObject, extra_columns: str, monkeypatch: pytest.MonkeyPatch
@@ -301,7 +302,7 @@ def test_records_lacking_a_column_are_each_named_whether_or_not_others_have_it(d
         assert missing == absent == []
 
 
-@PROPERTY
+@FRAMES
 @given(data=st.data(), consolidated=st.booleans())
 def test_the_arrays_read_by_block_are_the_column_walks(data: st.DataObject, consolidated: bool) -> None:
     contract = data.draw(contracts())
