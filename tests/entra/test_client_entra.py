@@ -279,5 +279,7 @@ def test_the_load_test_sends_a_current_token_with_every_request(
     assert done.returncode == 0, output
     assert re.search(r"^Failed requests:\s+0\b", done.stdout, re.MULTILINE), output
     assert re.search(r"^Complete requests:\s+[1-9]\d*", done.stdout, re.MULTILINE), output
-    assert fetched >= 3  # a new token about every 2 s
+    # Renewed during the run (one token would have expired and failed requests): a new token about every 2 s,
+    # fewer when a busy machine starts the load generator late in the run.
+    assert fetched >= 2
     assert "eyJ" not in output
