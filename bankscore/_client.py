@@ -549,7 +549,7 @@ class ScoringClient(_ClientBase):
         decode: Decode = decode_results,
     ) -> list[Any]:
         results: list[Any] = []
-        for part, body in _encoded(table, self.contract, batch, method, self._options.max_batch_bytes):
+        for part, body in encode_batch(table, self.contract, batch, method, self._options.max_batch_bytes):
             results.extend(self._send(table, part, body, method, stop, decode))
         return results
 
@@ -813,7 +813,7 @@ class AsyncScoringClient(_ClientBase):
         self, table: Table, batch: Batch, method: Method, decode: Decode = decode_results
     ) -> list[Any]:
         results: list[Any] = []
-        for part, body in _encoded(table, self.contract, batch, method, self._options.max_batch_bytes):
+        for part, body in encode_batch(table, self.contract, batch, method, self._options.max_batch_bytes):
             results.extend(await self._send(table, part, body, method, decode))
         return results
 
@@ -872,17 +872,6 @@ def _plan(table: Table, contract: Contract, options: ClientOptions) -> list[Batc
     if table.n_rows == 1:
         return [Batch(0, 1)]
     return list(plan_batches(table, contract, batch_rows=options.batch_rows, max_batch_bytes=options.max_batch_bytes))
-
-
-def _encoded(
-    table: Table, contract: Contract, batch: Batch, method: Method, max_batch_bytes: int
-) -> list[tuple[Batch, bytes]]:
-    """`encode_batch`'s parts; a batch of the whole table is encoded from it as it is, not from a copy of its rows."""
-    if batch.start == 0 and batch.stop == table.n_rows:
-        body = encode(table, contract, method)
-        if len(body) <= max_batch_bytes or batch.size == 1:
-            return [(batch, body)]
-    return encode_batch(table, contract, batch, method, max_batch_bytes)
 
 
 def _first_failure(failed: BaseExceptionGroup[BaseException]) -> BaseException:

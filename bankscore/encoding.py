@@ -111,8 +111,12 @@ def plan_batches(table: Table, contract: Contract, *, batch_rows: int, max_batch
 def encode_batch(
     table: Table, contract: Contract, batch: Batch, method: Method, max_batch_bytes: int
 ) -> list[tuple[Batch, bytes]]:
-    """Encode one batch, halving it until each part fits the byte budget."""
-    body = encode(table.slice(batch.start, batch.stop), contract, method)
+    """Encode one batch, halving it until each part fits the byte budget.
+
+    A batch of the whole table (every one-row call) is encoded from the table itself, not from a copy of its rows.
+    """
+    rows = table if batch.start == 0 and batch.stop == table.n_rows else table.slice(batch.start, batch.stop)
+    body = encode(rows, contract, method)
     if len(body) <= max_batch_bytes or batch.size == 1:
         return [(batch, body)]
     first, second = batch.halves()

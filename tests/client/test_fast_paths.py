@@ -31,7 +31,7 @@ from bankscore._throttle import Answer, read_answer
 from bankscore.bankmarketing.schema import COLUMNS
 from bankscore.bankmarketing.synthetic import generate
 from bankscore.decoding import decode
-from bankscore.encoding import Batch, encode_batch, plan_batches
+from bankscore.encoding import Batch, encode, encode_batch, plan_batches
 from bankscore.retry import RetryPolicy
 from bankscore.validation import to_table
 from tests.support.common import PRIMARY
@@ -139,7 +139,6 @@ def general(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(validation, "_one_record", lambda records, contract: None)
     monkeypatch.setattr(validation, "_one_row_as_it_is", lambda table, contract: False)
     monkeypatch.setattr(base_module, "_one_label_array", lambda label: None)
-    monkeypatch.setattr(client_module, "_encoded", encode_batch)
     monkeypatch.setattr(base_module, "_scores", lambda response, batch, decode_answer: None)
 
     def one_sync(self: Any, table: Any, batch: Batch, *args: Any) -> Any:
@@ -610,6 +609,9 @@ def test_a_batch_of_the_whole_table_encodes_as_its_copy_does(
     start = data.draw(st.integers(0, n - 1))
     stop = data.draw(st.integers(start + 1, n))
     for batch in (Batch(0, n), Batch(start, stop)):
-        assert client_module._encoded(table, contract, batch, method, max_batch_bytes) == encode_batch(
-            table, contract, batch, method, max_batch_bytes
-        )
+        parts = encode_batch(table, contract, batch, method, max_batch_bytes)
+        assert [p.start for p, _ in parts] == [batch.start, *(p.stop for p, _ in parts[:-1])]
+        assert parts[-1][0].stop == batch.stop
+        for part, body in parts:  # each body is its rows' copy encoded, within the budget unless one row
+            assert body == encode(table.slice(part.start, part.stop), contract, method)
+            assert len(body) <= max_batch_bytes or part.size == 1
