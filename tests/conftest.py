@@ -216,6 +216,18 @@ def gen_explain(peer_python: Path, model_dir: Path) -> Iterator[Any]:
     yield from _serve(model_dir, "explain")
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a grouped test that `--dist loadgroup` didn't group: each group's shared costs (the peers, a Dask
+    cluster, mypy's cache) would otherwise be paid, or raced for, on every worker, silently."""
+    grouped = getattr(item.config.option, "loadgroup", False) and item.get_closest_marker("xdist_group")  # workers
+    if grouped and "@" not in item.nodeid:  # xdist groups by adding "@group" to the id: pytest 9.2 keeps it out
+        pytest.fail(
+            "pytest-xdist did not group this xdist_group test: this pytest and pytest-xdist don't work "
+            "together (see the pytest pin in pyproject.toml)",
+            pytrace=False,
+        )
+
+
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: two workers per core. Many tests wait on child processes, servers and sockets rather than
     compute (a CLI run, a Dask cluster, a proxy holding requests), so one per core leaves the cores idle."""

@@ -62,14 +62,9 @@ twin: AsyncScoringClient = AsyncScoringClient("http://127.0.0.1:1/score").with_o
 
 
 def _mypy_snippet(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
-    """mypy --strict on `source` with the shared warm cache. mypy's own crash in its incremental cache (an
-    "INTERNAL ERROR", seen once in CI) is no verdict on the code: that run is repeated with a cache of its own."""
     snippet = tmp_path / "snippet.py"
     snippet.write_text(source)
-    result = _run(str(BIN / "mypy"), "--cache-dir", str(ROOT / ".mypy_cache"), "--strict", str(snippet))
-    if "INTERNAL ERROR" in result.stdout + result.stderr:
-        result = _run(str(BIN / "mypy"), "--cache-dir", str(tmp_path / "mypy-cache"), "--strict", str(snippet))
-    return result
+    return _run(str(BIN / "mypy"), "--cache-dir", str(ROOT / ".mypy_cache"), "--strict", str(snippet))
 
 
 @pytest.mark.xdist_group("mypy")
