@@ -8,7 +8,7 @@ Four measurements, all on the same synthetic rows and the same model:
    (only the predict call is timed; the median of a few repetitions on the first --predict-rows
    rows, half of them before the end-to-end run and half after it, so drift hits both), and reading
    the CSV plus predict, as issue 17 counts the in-process figure.
-   Target: end-to-end ÷ in-process ≥ 0.4 (aim 0.6).
+   Targets: end-to-end ÷ in-process read + predict ≥ 0.6; ÷ the predict call alone ≥ 0.4.
    [2b] then runs each stage of the chain one after another in this process (read, check, encode,
    the endpoint's parse and predict, decode, write) and prints its CPU µs per row, and the ceiling
    those set on the ratio when every core is busy and nothing else costs.
@@ -78,8 +78,8 @@ CACHE: Final = OUT / "client-cache"
 PYCACHE: Final = OUT / "pycache"
 
 DATA_SEED: Final = 20240601
-TARGET_E2E: Final = 0.4  # end-to-end rows/s ÷ in-process predict rows/s
-AIM_E2E: Final = 0.6
+TARGET_E2E: Final = 0.6  # end-to-end rows/s ÷ in-process read + predict rows/s (the performance issue's measure)
+TARGET_E2E_PREDICT: Final = 0.4  # end-to-end rows/s ÷ the in-process predict call alone (the earlier bound)
 TARGET_NAIVE: Final = 3.0  # ScoringClient rows/s ÷ naive rows/s
 TARGET_P99_MS: Final = 5.0
 # `bankscore score` defaults against the embedded endpoint: --batch-rows 5000, --concurrency one per core.
@@ -646,6 +646,21 @@ def reproduce_command(args: argparse.Namespace, model_dir: Path) -> str:
     return f"cd {shlex.quote(str(REPO_ROOT))} && {shlex.join(argv)}"
 
 
+def print_e2e(main: CliRun, inproc: PredictTimes, with_read: PredictTimes) -> None:
+    """The end-to-end ratios: over read + predict in one process (as the issue counts), and over predict alone."""
+    e2e_read = main.rows_per_s / with_read.rows_per_s if with_read.rows_per_s else 0.0
+    e2e = main.rows_per_s / inproc.rows_per_s if inproc.rows_per_s else 0.0
+    print(
+        f"  end-to-end `bankscore score` {main.rows_per_s:,.0f} rows/s ÷ in-process read + predict "
+        f"{with_read.rows_per_s:,.0f} rows/s = {e2e_read:.2f} (target ≥ {TARGET_E2E:g}) "
+        f"{verdict(e2e_read >= TARGET_E2E)}"
+    )
+    print(
+        f"    ÷ the in-process predict call alone {inproc.rows_per_s:,.0f} rows/s = {e2e:.2f} "
+        f"(target ≥ {TARGET_E2E_PREDICT:g}) {verdict(e2e >= TARGET_E2E_PREDICT)}"
+    )
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -806,7 +821,8 @@ def benchmark(args: argparse.Namespace) -> int:
     if marginal:
         print(
             f"  without the fixed cost ({overhead.wall:.2f} s, {overhead.label}): {marginal:,.0f} rows/s "
-            f"= {marginal / inproc.rows_per_s:.2f} of in-process"
+            f"= {marginal / with_read.rows_per_s:.2f} of in-process read + predict, "
+            f"{marginal / inproc.rows_per_s:.2f} of the predict call alone"
         )
 
     # The same process with other --batch-rows / --concurrency, on the first sweep rows, in turns.
@@ -903,12 +919,7 @@ def benchmark(args: argparse.Namespace) -> int:
     over_naive_apart = client_apart / naive_apart if naive_apart else 0.0
     best = max(sweep_medians, key=lambda label: sweep_medians[label], default=None)
     print("\nsummary")
-    print(
-        f"  end-to-end `bankscore score` {main.rows_per_s:,.0f} rows/s ÷ in-process predict "
-        f"{inproc.rows_per_s:,.0f} rows/s = {e2e:.2f} (target ≥ {TARGET_E2E:g}, aim {AIM_E2E:g}) "
-        f"{verdict(e2e >= TARGET_E2E)}{' (aim met)' if e2e >= AIM_E2E else ''}"
-    )
-    print(f"    ÷ in-process read + predict {with_read.rows_per_s:,.0f} rows/s = {e2e_read:.2f}")
+    print_e2e(main, inproc, with_read)
     if best is not None:
         gain = sweep_medians[best] / sweep_medians[f"{DEFAULT_CONFIG[0]}x{DEFAULT_CONFIG[1]}"]
         print(f"    best --batch-rows x --concurrency on {args.sweep_rows:,} rows: {best} ({gain:.2f} × the default)")
@@ -977,12 +988,7 @@ def _e2e_summary(
     e2e = main.rows_per_s / inproc.rows_per_s if inproc.rows_per_s else 0.0
     e2e_read = main.rows_per_s / with_read.rows_per_s if with_read.rows_per_s else 0.0
     print("\nsummary")
-    print(
-        f"  end-to-end `bankscore score` {main.rows_per_s:,.0f} rows/s ÷ in-process predict "
-        f"{inproc.rows_per_s:,.0f} rows/s = {e2e:.2f} (target ≥ {TARGET_E2E:g}, aim {AIM_E2E:g}) "
-        f"{verdict(e2e >= TARGET_E2E)}{' (aim met)' if e2e >= AIM_E2E else ''}"
-    )
-    print(f"    ÷ in-process read + predict {with_read.rows_per_s:,.0f} rows/s = {e2e_read:.2f}")
+    print_e2e(main, inproc, with_read)
     cold = starts["no bytecode cache"].wall
     print(f"    fixed cost per process {overhead.wall:.2f} s ({overhead.label}); {cold:.2f} s with no bytecode cache")
     if main.other_cpu > NOISY_OTHER_CPU:
