@@ -207,11 +207,19 @@ class ScoringApp:
         for service in self._services:
             service.close()
 
+    async def _close_off_loop(self) -> None:
+        """close() on a worker thread; in this thread once the interpreter is exiting, when the default executor
+        takes no more work (an embedded endpoint stopped by an atexit handler, as the Excel add-in's is)."""
+        try:
+            await asyncio.to_thread(self.close)
+        except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"; close() is idempotent
+            self.close()
+
     # ------------------------------------------------------------------------------ ASGI entry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await lifespan(receive, send, lambda: asyncio.to_thread(self.close))  # no trainer outlives the server
+            await lifespan(receive, send, self._close_off_loop)  # no trainer outlives the server
             return
         if scope["type"] != "http":
             return

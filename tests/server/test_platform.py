@@ -4,6 +4,7 @@
 - No SO_REUSEADDR on Windows, where it would let a second server take over a listening port.
 - The first-start model cache is guarded by an OS file lock (filelock: fcntl here, msvcrt on Windows)
   that other processes honour, so two first starts never both train.
+- An embedded endpoint stopped by an atexit handler (the Excel add-in's) shuts down without the default executor.
 """
 
 from __future__ import annotations
@@ -103,3 +104,24 @@ def test_a_first_start_waits_for_another_process_training_the_model(
     finally:
         holder.wait(timeout=30)
     assert holder.returncode == 0
+
+
+STOPPED_AT_EXIT = """
+import atexit, sys
+from pathlib import Path
+import httpx
+from bankscore.server.runner import EmbeddedEndpoint, EndpointConfig
+endpoint = EmbeddedEndpoint(EndpointConfig(model_dir=Path(sys.argv[1]), port=0, primary_key=sys.argv[2])).start()
+atexit.register(endpoint.stop)  # as the Excel add-in stops its embedded endpoint
+print(httpx.get(endpoint.base_url + "/").status_code, flush=True)
+"""
+
+
+def test_an_embedded_endpoint_stopped_by_an_atexit_handler_shuts_down_cleanly(model_dir: Path) -> None:
+    """At exit the default executor takes no more work: the lifespan's close() then runs on the server's thread
+    instead of failing with a traceback (and leaving its services running)."""
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_AT_EXIT, str(model_dir), PRIMARY], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "200", done.stderr
+    assert "Traceback" not in done.stderr and "shutdown failed" not in done.stderr, done.stderr
