@@ -646,8 +646,9 @@ def reproduce_command(args: argparse.Namespace, model_dir: Path) -> str:
     return f"cd {shlex.quote(str(REPO_ROOT))} && {shlex.join(argv)}"
 
 
-def print_e2e(main: CliRun, inproc: PredictTimes, with_read: PredictTimes) -> None:
-    """The end-to-end ratios: over read + predict in one process (as the issue counts), and over predict alone."""
+def print_e2e(main: CliRun, inproc: PredictTimes, with_read: PredictTimes) -> tuple[float, float]:
+    """Print and return the end-to-end ratios: over predict alone, and over read + predict in one process (as
+    the issue counts)."""
     e2e_read = main.rows_per_s / with_read.rows_per_s if with_read.rows_per_s else 0.0
     e2e = main.rows_per_s / inproc.rows_per_s if inproc.rows_per_s else 0.0
     print(
@@ -659,6 +660,7 @@ def print_e2e(main: CliRun, inproc: PredictTimes, with_read: PredictTimes) -> No
         f"    ÷ the in-process predict call alone {inproc.rows_per_s:,.0f} rows/s = {e2e:.2f} "
         f"(target ≥ {TARGET_E2E_PREDICT:g}) {verdict(e2e >= TARGET_E2E_PREDICT)}"
     )
+    return e2e, e2e_read
 
 
 def verdict(ok: bool) -> str:
@@ -913,13 +915,11 @@ def benchmark(args: argparse.Namespace) -> int:
     )
 
     # Summary.
-    e2e = main.rows_per_s / inproc.rows_per_s if inproc.rows_per_s else 0.0
-    e2e_read = main.rows_per_s / with_read.rows_per_s if with_read.rows_per_s else 0.0
     over_naive = client_rps / naive_rps if naive_rps else 0.0
     over_naive_apart = client_apart / naive_apart if naive_apart else 0.0
     best = max(sweep_medians, key=lambda label: sweep_medians[label], default=None)
     print("\nsummary")
-    print_e2e(main, inproc, with_read)
+    e2e, e2e_read = print_e2e(main, inproc, with_read)
     if best is not None:
         gain = sweep_medians[best] / sweep_medians[f"{DEFAULT_CONFIG[0]}x{DEFAULT_CONFIG[1]}"]
         print(f"    best --batch-rows x --concurrency on {args.sweep_rows:,} rows: {best} ({gain:.2f} × the default)")
@@ -985,10 +985,8 @@ def _e2e_summary(
     problems: list[str],
 ) -> int:
     """The summary of sections 1-2 alone (--only-e2e)."""
-    e2e = main.rows_per_s / inproc.rows_per_s if inproc.rows_per_s else 0.0
-    e2e_read = main.rows_per_s / with_read.rows_per_s if with_read.rows_per_s else 0.0
     print("\nsummary")
-    print_e2e(main, inproc, with_read)
+    e2e, e2e_read = print_e2e(main, inproc, with_read)
     cold = starts["no bytecode cache"].wall
     print(f"    fixed cost per process {overhead.wall:.2f} s ({overhead.label}); {cold:.2f} s with no bytecode cache")
     if main.other_cpu > NOISY_OTHER_CPU:
